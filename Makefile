@@ -1,0 +1,51 @@
+# Two commands set everything up: `make reproduce` (tables and figures of the sample) and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+PROFILE ?= sample
+INSTALLED := $(VENV)/.installed
+RUN_FLAGS := $(if $(FORCE),--force) $(if $(ONLY),--only $(ONLY))
+
+.PHONY: setup sample reproduce test lab bench notebooks clean-outputs constraints
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Pinned install of the suite, its tests and a Jupyter kernel for it (redone when the pins change).
+$(INSTALLED): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --constraint constraints.txt --editable ".[test]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name bioscan-repro --display-name "Python (bioscan-repro)"
+	touch $(INSTALLED)
+
+setup: $(INSTALLED)
+
+sample: setup
+	$(BIN)/bioscan-repro prepare --profile $(PROFILE)
+
+reproduce: sample
+	$(BIN)/bioscan-repro run --profile $(PROFILE) $(RUN_FLAGS)
+
+test: sample
+	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+bench: sample
+	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+# Re-execute the committed notebooks in place on the sample profile (their parameter defaults),
+# so that nbval compares against a fresh sample run.
+notebooks: sample
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 \
+		--ExecutePreprocessor.kernel_name=bioscan-repro notebooks/[0-9][0-9]_*.ipynb
+
+clean-outputs:
+	rm -rf outputs/$(PROFILE)
+
+# Re-pin every installed package after a dependency change in pyproject.toml.
+constraints: setup
+	{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^bioscan'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt

@@ -1,0 +1,102 @@
+"""Run the numbered notebooks headless with papermill under a profile, skipping those already done."""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .files import write_text_atomic
+from .paths import load_profile, project_root, resolve_path
+
+KERNEL_NAME = "bioscan-repro"
+
+
+def notebooks(only: list[str] | None = None) -> list[Path]:
+    """The numbered notebooks in order, or those whose number or name is in `only`."""
+    found = sorted((project_root() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        wanted = {w.strip() for w in only}
+        found = [p for p in found if p.stem[:2] in wanted or p.stem in wanted]
+        if not found:
+            raise ValueError(f"no notebook matches {sorted(wanted)}; numbers are like 02 or names like 02_dataset_statistics")
+    return found
+
+
+def notebook_parameters(notebook: Path, profile: dict[str, Any]) -> dict[str, Any]:
+    """The profile's values for the parameters this notebook declares in its `parameters` cell."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(notebook))
+    return {name: profile[name] for name in declared if name in profile}
+
+
+def ensure_sample(profile: dict[str, Any]) -> None:
+    """Generate the embedded sample dataset if the profile uses one and it is absent."""
+    if "sample_records" not in profile:
+        return
+    from .sample import generate_sample
+
+    generate_sample(resolve_path(profile["data_root"]), records=profile["sample_records"], seed=profile["seed"],
+                    image_size=tuple(profile["sample_image_size"]))
+
+
+def _fingerprint(notebook: Path, parameters: dict[str, Any]) -> str:
+    content = notebook.read_bytes() + json.dumps(parameters, sort_keys=True).encode()
+    return hashlib.sha256(content).hexdigest()
+
+
+def run_notebook(notebook: Path, parameters: dict[str, Any], out_dir: Path, force: bool = False) -> Path | None:
+    """Execute one notebook into `out_dir`; return its path, or None when an identical run is already done."""
+    import papermill
+
+    executed = out_dir / notebook.name
+    stamp = out_dir / f".{notebook.stem}.done.json"
+    fingerprint = _fingerprint(notebook, parameters)
+    if not force and executed.is_file() and stamp.is_file() and json.loads(stamp.read_text())["fingerprint"] == fingerprint:
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=KERNEL_NAME,
+                               cwd=str(notebook.parent), progress_bar=True)
+    write_text_atomic(stamp, json.dumps({"fingerprint": fingerprint, "parameters": parameters}, indent=2) + "\n")
+    return executed
+
+
+def run_profile(profile_name: str = "sample", only: list[str] | None = None, force: bool = False) -> Path:
+    """Run every numbered notebook (or `only` some) under a profile; return the profile's output folder."""
+    profile = load_profile(profile_name)
+    ensure_sample(profile)
+    out_dir = resolve_path(profile["output_dir"])
+    for notebook in notebooks(only):
+        done = run_notebook(notebook, notebook_parameters(notebook, profile), out_dir / "notebooks", force)
+        print(f"{notebook.stem}: {'executed' if done else 'up to date, skipped (FORCE=1 to rerun)'}")
+    return out_dir
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    only = arguments.only.split(",") if arguments.only else None
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    out_dir = run_profile(arguments.profile, only, arguments.force)
+    print(f"\nResults of profile '{arguments.profile}':\n  executed notebooks: {out_dir / 'notebooks'}"
+          f"\n  tables (CSV, Markdown): {out_dir / 'tables'}\n  figures (PNG): {out_dir / 'figures'}")
+    return 0
+
+
+def _prepare(arguments: argparse.Namespace) -> int:
+    ensure_sample(load_profile(arguments.profile))
+    print(f"profile '{arguments.profile}' is ready")
+    return 0
+
+
+def add_cli(subparsers: argparse._SubParsersAction) -> None:
+    """`bioscan-repro run` (execute the numbered notebooks under a profile) and `prepare` (make its sample data)."""
+    parser = subparsers.add_parser("run", help="execute the numbered notebooks headless under a profile")
+    parser.add_argument("--profile", default="sample", help="parameter file params/<profile>.yaml (default %(default)s)")
+    parser.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 02,03")
+    parser.add_argument("--force", action="store_true", help="rerun notebooks even if an identical run is done")
+    parser.set_defaults(run=_run)
+    prepare = subparsers.add_parser("prepare", help="generate the profile's sample dataset if it uses one and it is absent")
+    prepare.add_argument("--profile", default="sample", help="parameter file params/<profile>.yaml (default %(default)s)")
+    prepare.set_defaults(run=_prepare)
