@@ -1,4 +1,4 @@
-"""The BIOSCAN-1M metadata TSV: its schema, a fast validated loader with a Parquet cache, and a safe writer."""
+"""The BIOSCAN-1M metadata TSV: its schema, a fast validated loader with a memory-mapped cache, and a safe writer."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
+import pyarrow.feather as feather
 
 from .files import atomic_path
 
@@ -110,9 +110,9 @@ def _cache_key(path: Path) -> dict[str, str]:
 
 
 def cache_path(path: str | os.PathLike) -> Path:
-    """The Parquet cache beside a metadata TSV."""
+    """The cache beside a metadata TSV: an uncompressed Arrow IPC (Feather v2) file, memory-mapped when read."""
     path = Path(path)
-    return path.with_name(f".{path.name}.cache.parquet")
+    return path.with_name(f".{path.name}.cache.arrow")
 
 
 def _read_cache(path: Path) -> pd.DataFrame | None:
@@ -120,13 +120,11 @@ def _read_cache(path: Path) -> pd.DataFrame | None:
     if not cached.is_file():
         return None
     try:
-        stored = pq.read_schema(cached).metadata or {}
-        key = json.loads(stored.get(b"bioscan_cache_key", b"{}"))
+        table = feather.read_table(cached, memory_map=True)
+        key = json.loads((table.schema.metadata or {}).get(b"bioscan_cache_key", b"{}"))
     except (OSError, pa.ArrowInvalid, ValueError):
         return None
-    if key != _cache_key(path):
-        return None
-    return pq.read_table(cached).to_pandas()
+    return table.to_pandas() if key == _cache_key(path) else None
 
 
 def _write_cache(path: Path, table: pa.Table) -> None:
@@ -134,7 +132,7 @@ def _write_cache(path: Path, table: pa.Table) -> None:
     metadata[b"bioscan_cache_key"] = json.dumps(_cache_key(path)).encode()
     try:
         with atomic_path(cache_path(path)) as temporary:
-            pq.write_table(table.replace_schema_metadata(metadata), temporary)
+            feather.write_feather(table.replace_schema_metadata(metadata), temporary, compression="uncompressed")
     except OSError:
         pass  # a read-only data folder just means no cache
 

@@ -18,6 +18,7 @@ from .files import atomic_path, file_digest, write_text_atomic
 
 SAMPLE_VERSION = "1"
 DEFAULT_RECORDS = 3000
+MINIMUM_RECORDS = 200
 DEFAULT_SEED = 2023
 DEFAULT_IMAGE_SIZE = (720, 540)
 BARCODE_LENGTH = 658
@@ -91,6 +92,8 @@ def _most_specific(columns: dict[str, pd.Categorical], order: np.ndarray) -> np.
 def synthetic_metadata(records: int = DEFAULT_RECORDS, seed: int = DEFAULT_SEED, chunk_length: int = 500,
                        full_scale: bool = False) -> pd.DataFrame:
     """Metadata rows in the published schema with a consistent taxonomy; published counts at full scale."""
+    if records < MINIMUM_RECORDS:
+        raise ValueError(f"a sample needs at least {MINIMUM_RECORDS} records to hold every order and Diptera family; got {records}")
     rng = np.random.default_rng(seed)
     families = taxonomy.family_table(taxonomy.order_counts(records, full_scale), full_scale, rng)
     rows = int(families["count"].sum())

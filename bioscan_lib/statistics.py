@@ -16,7 +16,11 @@ BIN_SIZE_LABELS = ("1", "2", "3-5", "6-10", "11-100", "101-1000", ">1000")
 
 
 def labelled(column: pd.Series) -> pd.Series:
-    """True where a rank is known (not `not_classified` and not empty)."""
+    """True where a rank is known (not `not_classified` and not empty); computed on the codes of a category column."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        known = ~column.cat.categories.astype("string").isin([NOT_CLASSIFIED, ""])
+        codes = column.cat.codes.to_numpy()
+        return pd.Series((codes >= 0) & np.asarray(known)[codes], index=column.index)
     values = column.astype("string")
     return values.notna() & (values != NOT_CLASSIFIED) & (values != "")
 
@@ -28,7 +32,7 @@ def taxonomy_statistics(frame: pd.DataFrame) -> pd.DataFrame:
         known = labelled(frame[rank])
         rows.append({
             "rank": "BIN" if rank == "uri" else rank,
-            "categories": int(frame.loc[known, rank].nunique()),
+            "categories": int(frame[rank][known].nunique()),
             "labelled": int(known.sum()),
             "labelled_pct": round(100 * known.mean(), 1),
         })
@@ -99,6 +103,8 @@ def comparison_with_published(frame: pd.DataFrame) -> pd.DataFrame:
 
 def write_statistics(frame: pd.DataFrame, out_dir: str | Path) -> dict[str, Path]:
     """Write every statistics table (CSV and Markdown) and metadata figure (PNG) under `out_dir`."""
+    import matplotlib.pyplot as plt
+
     from . import plots
 
     tables = {
@@ -116,7 +122,9 @@ def write_statistics(frame: pd.DataFrame, out_dir: str | Path) -> dict[str, Path
         "barcode_blocks": plots.barcode_blocks(frame["nucraw"].astype("string").iloc[0]),
         "bin_sizes": plots.bin_sizes(frame["uri"].astype("string").value_counts()),
     }
-    written.update({name: save_figure(figure, out_dir, name) for name, figure in figures.items()})
+    for name, figure in figures.items():
+        written[name] = save_figure(figure, out_dir, name)
+        plt.close(figure)
     return written
 
 

@@ -1,0 +1,82 @@
+"""Image packages in the three published formats, and the 256 px resize."""
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bioscan_lib import images
+
+
+def _jpeg(width: int, height: int, colour: tuple[int, int, int] = (200, 10, 10)) -> bytes:
+    return images.encode_jpeg(Image.new("RGB", (width, height), colour))
+
+
+RECORDS = [images.ImageRecord(1, "a.jpg", _jpeg(40, 30)), images.ImageRecord(2, "BIOUG1-A01.jpg", _jpeg(30, 40))]
+
+
+@pytest.mark.parametrize("kind", images.FORMATS)
+def test_each_format_reads_back_what_was_written(kind: str, tmp_path: Path) -> None:
+    target = {"folder": tmp_path / "pkg", "zip": tmp_path / "pkg.zip", "hdf5": tmp_path / "pkg.hdf5"}[kind]
+    writer = {"folder": lambda: images.write_folder(RECORDS, target),
+              "zip": lambda: images.write_zip(RECORDS, target, "original_256"),
+              "hdf5": lambda: images.write_hdf5(RECORDS, target, {"copyright_holder": "x"})}[kind]
+    assert writer() == 2
+    reader = images.open_package(target)
+    try:
+        assert sorted(reader.names()) == [(1, "a.jpg"), (2, "BIOUG1-A01.jpg")]
+        assert reader.read("BIOUG1-A01.jpg", 2) == RECORDS[1].data
+        assert reader.contains("a.jpg", 1) and not reader.contains("b.jpg", 1)
+    finally:
+        reader.close()
+
+
+def test_zip_members_and_folder_paths_follow_the_release(tmp_path: Path) -> None:
+    images.write_zip(RECORDS, tmp_path / "p.zip", "cropped_256")
+    with zipfile.ZipFile(tmp_path / "p.zip") as archive:
+        assert archive.namelist() == ["bioscan/images/cropped_256/part1/a.jpg", "bioscan/images/cropped_256/part2/BIOUG1-A01.jpg"]
+    assert images.folder_path("root", 3, "x.jpg") == Path("root/part3/x.jpg")
+
+
+def test_unknown_package_kind_and_missing_package_are_explained(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not an image package"):
+        images.package_format(tmp_path / "pkg.tar")
+    with pytest.raises(FileNotFoundError, match="image package not found"):
+        images.open_package(tmp_path / "missing.zip")
+
+
+def test_hdf5_without_the_group_is_refused(tmp_path: Path) -> None:
+    import h5py
+
+    with h5py.File(tmp_path / "other.hdf5", "w") as file:
+        file.create_group("something_else")
+    with pytest.raises(ValueError, match="bioscan_dataset"):
+        images.open_package(tmp_path / "other.hdf5")
+
+
+def test_failed_write_leaves_no_package(tmp_path: Path) -> None:
+    def broken():
+        yield RECORDS[0]
+        raise RuntimeError("disk went away")
+
+    with pytest.raises(RuntimeError):
+        images.write_zip(broken(), tmp_path / "p.zip", "original_256")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("size", "expected"), [((2880, 2160), (341, 256)), ((300, 600), (256, 512)), ((256, 256), (256, 256))])
+def test_resize_keeps_aspect_with_256_on_the_shorter_side(size: tuple[int, int], expected: tuple[int, int]) -> None:
+    assert images.resize_shorter_side(Image.new("RGB", size)).size == expected
+
+
+def test_decode_applies_exif_orientation_and_gives_rgb() -> None:
+    image = Image.new("L", (40, 20), 128)
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif)
+    decoded = images.decode_image(buffer.getvalue())
+    assert decoded.mode == "RGB" and decoded.size == (20, 40)

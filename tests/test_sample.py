@@ -1,0 +1,140 @@
+"""The generated sample release: determinism, published formats read back through the loaders, taxonomy."""
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from bioscan_lib import images, metadata, reference, sample
+from bioscan_lib.statistics import labelled
+
+SMALL_RECORDS = 240  # the size of the `small_sample` fixture
+
+
+def test_same_seed_gives_identical_files(small_sample: Path, tmp_path: Path) -> None:
+    again = sample.generate_sample(tmp_path, records=SMALL_RECORDS, seed=7, image_size=(240, 180), chunk_length=100, workers=2)
+    for name in ("release/BIOSCAN_Insect_Dataset_metadata.tsv", "release/original_256.zip", "truth/boxes.csv", "release/md5sums.txt"):
+        assert (again / name).read_bytes() == (small_sample / name).read_bytes(), name
+    first = json.loads((small_sample / "sample.json").read_text())
+    assert json.loads((again / "sample.json").read_text()) == first
+
+
+def test_other_seed_gives_other_records() -> None:
+    one = sample.synthetic_metadata(records=300, seed=1)
+    two = sample.synthetic_metadata(records=300, seed=2)
+    assert one["nucraw"].tolist() != two["nucraw"].tolist()
+    assert one["order"].value_counts().to_dict() == two["order"].value_counts().to_dict()
+
+
+def test_too_small_a_sample_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 200 records"):
+        sample.synthetic_metadata(records=50)
+
+
+def test_a_complete_sample_is_not_regenerated(small_sample: Path) -> None:
+    stamp = (small_sample / "sample.json").stat().st_mtime_ns
+    sample.generate_sample(small_sample, records=SMALL_RECORDS, seed=7, image_size=(240, 180), chunk_length=100)
+    assert (small_sample / "sample.json").stat().st_mtime_ns == stamp
+
+
+def test_metadata_has_the_published_columns_and_value_shapes(small_sample: Path) -> None:
+    frame = metadata.read_metadata(small_sample / "bioscan1m")
+    assert list(frame.columns) == list(metadata.COLUMNS) and len(frame) == SMALL_RECORDS
+    assert frame["uri"].astype(str).str.fullmatch(r"BOLD:[A-Z]{3}\d{4}").all()
+    assert frame["sampleid"].astype(str).str.fullmatch(r"BIOUG\d{5}-[A-H]\d{2}").all()
+    assert frame["processid"].astype(str).str.fullmatch(r"[A-Z]{5}\d{5}-\d{2}").all()
+    assert frame["image_file"].is_unique and frame["processid"].is_unique
+    assert frame["image_file"].astype(str).str.fullmatch(r"(BIOUG\d{5}-[A-H]\d{2}|\d{7})\.jpg").all()
+    assert frame["chunk_number"].nunique() == 3
+    assert set(frame[list(metadata.SPLIT_COLUMNS)].stack().astype(str)) == {"no_split"}
+    assert (frame["phylum"] == "Arthropoda").all() and (frame["class"] == "Insecta").all()
+    barcodes = frame["nucraw"].astype(str)
+    assert barcodes.str.fullmatch(r"[ACGTN-]+").all()
+    assert barcodes.str.len().between(400, 720).all() and (barcodes.str.len() == 658).mean() > 0.6
+
+
+def test_taxonomy_is_consistent() -> None:
+    frame = sample.synthetic_metadata(records=3000, seed=3).astype({c: str for c in metadata.TAXONOMY_COLUMNS})
+    for child, parent in (("species", "genus"), ("genus", "family"), ("family", "order"), ("tribe", "subfamily"),
+                          ("subfamily", "family"), ("subspecies", "species")):
+        known = frame[frame[child] != metadata.NOT_CLASSIFIED]
+        assert (known[parent] != metadata.NOT_CLASSIFIED).all(), child
+        assert (known.groupby(child)[parent].nunique() == 1).all(), f"a {child} spans several {parent}"
+    genus_of_species = frame.loc[frame["species"] != metadata.NOT_CLASSIFIED, ["species", "genus"]]
+    assert (genus_of_species["species"].str.split(" ").str[0] == genus_of_species["genus"]).all()
+
+
+def test_sample_frequencies_are_tempered_but_keep_the_published_ranking() -> None:
+    frame = sample.synthetic_metadata(records=3000, seed=3)
+    orders = frame["order"].astype(str).value_counts()
+    published = list(reference.order_counts())
+    assert orders.loc[published].min() >= 30
+    assert orders.loc[published].is_monotonic_decreasing
+    assert orders.drop(published).to_dict() == {"Strepsiptera": 2, "Zoraptera": 2, "Mecoptera": 1}
+    diptera = frame.loc[frame["order"] == "Diptera", "family"].astype(str).value_counts()
+    top40 = list(reference.diptera_family_counts())
+    assert diptera.loc[top40].min() >= 25 and diptera.drop(top40).max() < diptera.loc[top40].min()
+    for rank, share in (("family", 0.986), ("subfamily", 0.235), ("genus", 0.225), ("species", 0.075)):
+        assert abs(labelled(frame[rank]).mean() - share) < 0.03, rank
+
+
+def test_packages_follow_the_published_layouts(small_sample: Path) -> None:
+    frame = metadata.read_metadata(small_sample / "release")
+    first = frame.iloc[0]
+    member = f"bioscan/images/original_256/part{first.chunk_number}/{first.image_file}"
+    with zipfile.ZipFile(small_sample / "release" / "original_256.zip") as archive:
+        assert member in archive.namelist() and len(archive.namelist()) == SMALL_RECORDS
+    with h5py.File(small_sample / "release" / "original_256.hdf5") as file:
+        dataset = file["bioscan_dataset"][str(first.image_file)]
+        assert dataset.dtype == np.uint8 and dataset.ndim == 1
+        assert file["bioscan_dataset"].attrs["copyright_holder"] == "CBG Photography Group"
+    with zipfile.ZipFile(small_sample / "release" / "bioscan_images_original_full_part1.zip") as archive:
+        assert archive.namelist()[0].startswith("bioscan/images/original_full/part1/")
+    readers = [images.open_package(small_sample / "bioscan1m" / "images" / "original_256"),
+               images.open_package(small_sample / "release" / "original_256.zip"),
+               images.open_package(small_sample / "release" / "original_256.hdf5")]
+    data = {reader.read(str(first.image_file), int(first.chunk_number)) for reader in readers}
+    assert len(data) == 1
+    photo = images.decode_image(data.pop())
+    assert min(photo.size) == 256 and photo.size == (341, 256)
+
+
+def test_md5sums_cover_the_release(small_sample: Path) -> None:
+    from bioscan_lib.files import file_digest
+
+    lines = (small_sample / "release" / "md5sums.txt").read_text().splitlines()
+    sums = dict(reversed(line.split("  ")) for line in lines)
+    published = {p.name for p in (small_sample / "release").iterdir() if not p.name.startswith(".")}
+    assert set(sums) == published - {"md5sums.txt"}
+    assert all(file_digest(small_sample / "release" / n, "md5") == h for n, h in sums.items())
+
+
+def test_true_boxes_lie_inside_the_full_size_photographs(small_sample: Path) -> None:
+    boxes = pd.read_csv(small_sample / "truth" / "boxes.csv")
+    assert len(boxes) == SMALL_RECORDS
+    assert (boxes["left"] >= 0).all() and (boxes["right"] <= 240).all()
+    assert (boxes["top"] >= 0).all() and (boxes["bottom"] <= 180).all()
+    assert ((boxes["right"] > boxes["left"]) & (boxes["bottom"] > boxes["top"])).all()
+
+
+@pytest.mark.slow
+def test_full_scale_metadata_has_the_published_counts(full_scale_frame: pd.DataFrame) -> None:
+    frame = full_scale_frame
+    assert len(frame) == reference.N_IMAGES
+    assert frame["order"].astype(str).value_counts().loc[list(reference.order_counts())].to_dict() == reference.order_counts()
+    diptera = frame.loc[(frame["order"] == "Diptera") & labelled(frame["family"]), "family"].astype(str).value_counts()
+    assert diptera.head(40).to_dict() == reference.diptera_family_counts()
+    for rank, published in reference.taxonomy_statistics().items():
+        known = labelled(frame[rank])
+        assert int(known.sum()) == published["labelled"], rank
+        if rank not in ("order",):
+            assert frame.loc[known, rank].nunique() == published["categories"], rank
+    chunks = frame["chunk_number"].value_counts()
+    assert len(chunks) == 113 and chunks[113] == 8313 and chunks[1] == 10_000
+    assert re.fullmatch(r"[ACGTN-]+", str(frame["nucraw"].iloc[0]))
