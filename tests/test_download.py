@@ -1,0 +1,353 @@
+"""Downloads against a loopback HTTP server with injected faults: each case checks outcome, message and final path."""
+from __future__ import annotations
+
+import argparse
+import errno
+import hashlib
+import http.server
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from bioscan_lib import download
+from bioscan_lib.catalog import METADATA_NAME, lookup
+from bioscan_lib.download import DownloadError, DownloadSettings, fetch_file, partial_path
+
+FAST = DownloadSettings(timeout=2.0, attempts=3, backoff=0.01, max_backoff=0.02, host_time_limit=10.0,
+                        block_size=4096, progress=False)
+BODY = random.Random(7).randbytes(200_000)
+BODY_MD5 = hashlib.md5(BODY).hexdigest()
+
+
+@dataclass
+class Route:
+    """What the fault server answers on one path."""
+
+    body: bytes = BODY
+    ranges: bool = True  # honour Range requests with 206
+    drops: int = 0  # this many answers close the connection after `drop_after` bytes
+    drop_after: int = 60_000
+    corrupt: int = 0  # this many answers carry one flipped byte
+    status: int = 200
+    delay: float = 0.0  # seconds before answering
+    content_type: str = "application/octet-stream"
+
+
+@dataclass
+class Seen:
+    """One request as the server saw it, with the state of the client's files at that moment."""
+
+    path: str
+    query: dict
+    range: str | None
+    final_exists: bool
+    partial_size: int
+
+
+@dataclass
+class FaultServer:
+    """A loopback HTTP server with scripted faults, recording every request."""
+
+    routes: dict[str, Route] = field(default_factory=dict)
+    seen: list[Seen] = field(default_factory=list)
+    watched: Path | None = None  # the client's final path, to record what exists while requests arrive
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_port}{path}"
+
+
+class FaultHandler(http.server.BaseHTTPRequestHandler):
+    timeout = 5
+
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        state: FaultServer = self.server.state
+        parts = urlsplit(self.path)
+        watched = state.watched
+        state.seen.append(Seen(parts.path, parse_qs(parts.query), self.headers.get("Range"),
+                               bool(watched and watched.exists()),
+                               partial_path(watched).stat().st_size if watched and partial_path(watched).exists() else 0))
+        route = state.routes.get(parts.path)
+        if route is None or route.status != 200:
+            self.send_error(404 if route is None else route.status)
+            return
+        time.sleep(route.delay)
+        body = route.body
+        if route.corrupt:
+            route.corrupt -= 1
+            body = body[:1000] + bytes([body[1000] ^ 0xFF]) + body[1001:]
+        start = 0
+        if route.ranges and self.headers.get("Range", "").startswith("bytes="):
+            start = int(self.headers["Range"][6:].split("-")[0])
+        self.send_response(206 if start else 200)
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        self.send_header("Content-Type", route.content_type)
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        payload = body[start:]
+        if route.drops:
+            route.drops -= 1
+            payload = payload[:route.drop_after]
+            self.close_connection = True
+        try:
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up first (timeout, write error): that is the scenario under test
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FaultHandler)
+    httpd.daemon_threads, httpd.block_on_close = True, False
+    state = FaultServer()
+    state.httpd, httpd.state = httpd, state
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(timeout=5)
+
+
+def test_dropped_connection_is_resumed_with_a_range_request(server, tmp_path, caplog):
+    final = tmp_path / "file.zip"
+    server.watched = final
+    server.routes["/file.zip"] = Route(drops=1)
+    result = fetch_file([server.url("/file.zip")], final, md5=BODY_MD5, settings=FAST)
+    assert final.read_bytes() == BODY and result.verified and result.action == "downloaded"
+    first, second = server.seen
+    assert first.range is None
+    assert second.range == f"bytes={second.partial_size}-" and 0 < second.partial_size <= 60_000
+    assert not second.final_exists  # while incomplete, nothing is at the final path
+    assert not partial_path(final).exists()
+    assert "connection" in caplog.text and "resuming at byte" in caplog.text
+
+
+def test_partial_file_from_an_earlier_run_is_resumed(server, tmp_path):
+    final = tmp_path / "file.zip"
+    partial_path(final).write_bytes(BODY[:50_000])
+    server.routes["/file.zip"] = Route()
+    fetch_file([server.url("/file.zip")], final, md5=BODY_MD5, settings=FAST)
+    assert [seen.range for seen in server.seen] == ["bytes=50000-"]
+    assert final.read_bytes() == BODY
+
+
+def test_server_without_range_support_restarts_from_the_beginning(server, tmp_path, caplog):
+    final = tmp_path / "file.zip"
+    partial_path(final).write_bytes(b"stale bytes that must not survive")
+    server.routes["/file.zip"] = Route(ranges=False)
+    result = fetch_file([server.url("/file.zip")], final, md5=BODY_MD5, settings=FAST)
+    assert final.read_bytes() == BODY and result.verified
+    assert "ignores Range requests; restarting from the beginning" in caplog.text
+
+
+def test_flipped_bytes_are_detected_and_retried_once_from_scratch(server, tmp_path, caplog):
+    final = tmp_path / "file.zip"
+    server.routes["/file.zip"] = Route(corrupt=1)
+    result = fetch_file([server.url("/file.zip")], final, md5=BODY_MD5, settings=FAST)
+    assert final.read_bytes() == BODY and result.verified
+    assert "md5 mismatch" in caplog.text and "retrying once from scratch" in caplog.text
+    assert [seen.range for seen in server.seen] == [None, None]
+
+
+def test_flipped_bytes_twice_fail_without_leaving_a_file(server, tmp_path):
+    final = tmp_path / "file.zip"
+    server.routes["/file.zip"] = Route(corrupt=2)
+    with pytest.raises(DownloadError, match="file.zip.*md5 mismatch twice") as failure:
+        fetch_file([server.url("/file.zip")], final, md5=BODY_MD5, settings=FAST)
+    assert BODY_MD5 in str(failure.value)
+    assert not final.exists() and not partial_path(final).exists()
+
+
+def test_404_on_the_first_host_then_the_second_host(server, tmp_path, caplog):
+    final = tmp_path / "file.zip"
+    server.routes["/second/file.zip"] = Route()
+    result = fetch_file([server.url("/first/file.zip"), server.url("/second/file.zip")], final,
+                        md5=BODY_MD5, settings=FAST)
+    assert final.read_bytes() == BODY and result.verified
+    assert [seen.path for seen in server.seen] == ["/first/file.zip", "/second/file.zip"]
+    assert "HTTP 404" in caplog.text and "trying the next host" in caplog.text
+
+
+def test_unreachable_hosts_give_one_message_naming_the_file_and_every_host(server, tmp_path):
+    final = tmp_path / "file.zip"
+    closed = http.server.HTTPServer(("127.0.0.1", 0), FaultHandler)
+    dead_url = f"http://127.0.0.1:{closed.server_port}/file.zip"
+    closed.server_close()
+    with pytest.raises(DownloadError) as failure:
+        fetch_file([server.url("/gone/file.zip"), dead_url], final, settings=FAST)
+    message = str(failure.value)
+    assert message.startswith("file.zip: could not be downloaded from any of 2 host(s)")
+    assert "/gone/file.zip: HTTP 404" in message and f"{dead_url}: could not connect" in message
+    assert not final.exists()
+
+
+def test_slow_server_hits_the_timeout(server, tmp_path):
+    final = tmp_path / "file.zip"
+    server.routes["/file.zip"] = Route(delay=1.5)
+    settings = DownloadSettings(timeout=0.2, attempts=2, backoff=0.01, host_time_limit=5.0, progress=False)
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match=r"file.zip.*no answer within 0.2 s \(2 attempts\)"):
+        fetch_file([server.url("/file.zip")], final, md5=BODY_MD5, settings=settings)
+    assert time.monotonic() - started < 1.4
+    assert not final.exists() and not partial_path(final).exists()
+
+
+def test_disk_full_stops_with_a_clear_message_and_no_file(server, tmp_path, monkeypatch):
+    final = tmp_path / "file.zip"
+    server.routes["/file.zip"] = Route()
+
+    class FullDisk:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exception) -> None:
+            self.handle.close()
+
+    def open_on_full_disk(path, mode="r", *args, **kwargs):
+        handle = open(path, mode, *args, **kwargs)
+        return FullDisk(handle) if set(mode) & set("wa") else handle
+
+    monkeypatch.setattr(download, "open", open_on_full_disk, raising=False)
+    with pytest.raises(DownloadError, match="file.zip: could not write.*No space left on device.*Free some space"):
+        fetch_file([server.url("/file.zip"), server.url("/other/file.zip")], final, md5=BODY_MD5, settings=FAST)
+    assert not final.exists() and not partial_path(final).exists()
+    assert len(server.seen) == 1  # a full disk is not a host's fault: no other host is tried
+
+
+CONFIRMATION_PAGE = """<html><body><p>File is too large for Google Drive to scan for viruses.</p>
+<form id="download-form" action="/download" method="get">
+<input type="hidden" name="id" value="abc"><input type="hidden" name="export" value="download">
+<input type="hidden" name="confirm" value="t"><input type="submit" value="Download anyway"></form></body></html>"""
+
+
+def test_google_drive_confirmation_page_is_followed(server, tmp_path):
+    final = tmp_path / "file.zip"
+    server.routes["/uc"] = Route(body=CONFIRMATION_PAGE.encode(), content_type="text/html; charset=utf-8")
+    server.routes["/download"] = Route()
+    result = fetch_file([server.url("/uc?export=download&id=abc")], final, md5=BODY_MD5, settings=FAST)
+    assert final.read_bytes() == BODY and result.verified
+    assert [seen.path for seen in server.seen] == ["/uc", "/download"]
+    assert server.seen[1].query == {"id": ["abc"], "export": ["download"], "confirm": ["t"]}
+
+
+def test_web_page_instead_of_the_file_moves_on(server, tmp_path):
+    final = tmp_path / "file.zip"
+    server.routes["/login"] = Route(body=b"<html><body>Sign in</body></html>", content_type="text/html")
+    with pytest.raises(DownloadError, match="/login: answered with a web page, not the file"):
+        fetch_file([server.url("/login")], final, settings=FAST)
+    assert not final.exists()
+
+
+def test_file_url_goes_through_the_same_code(tmp_path, caplog):
+    source = tmp_path / "mirror" / "file.zip"
+    source.parent.mkdir()
+    source.write_bytes(BODY)
+    final = tmp_path / "root" / "file.zip"
+    partial_path(final).parent.mkdir()
+    partial_path(final).write_bytes(BODY[:10])
+    result = fetch_file([source.as_uri()], final, md5=BODY_MD5, settings=FAST)
+    assert final.read_bytes() == BODY and result.verified
+    assert "ignores Range requests" in caplog.text  # file:// answers the whole file, so the partial is restarted
+
+
+def test_unknown_checksum_records_sha256(server, tmp_path):
+    final = tmp_path / "file.zip"
+    server.routes["/file.zip"] = Route()
+    result = fetch_file([server.url("/file.zip")], final, settings=FAST)
+    assert not result.verified and result.checksum == "none published"
+    assert result.sha256 == hashlib.sha256(BODY).hexdigest()
+
+
+def _release(folder: Path, files: dict[str, bytes], with_checksums: bool = True) -> None:
+    folder.mkdir(parents=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    if with_checksums:
+        lines = [f"{hashlib.md5(data).hexdigest()}  {name}" for name, data in files.items()]
+        (folder / download.CHECKSUMS_NAME).write_text("\n".join(lines) + "\n")
+
+
+def test_loopback_mirror_checksums_override_the_catalog_and_present_files_are_skipped(tmp_path):
+    tsv = b"processid\tsampleid\n" + BODY[:1000].hex().encode()
+    parts = {f"bioscan_images_original_full_part{n}.zip": BODY[n:n + 5000] for n in (1, 2)}
+    _release(tmp_path / "data" / "release", {METADATA_NAME: tsv, **parts})
+    root = tmp_path / "root"
+    names = [METADATA_NAME, "bioscan_images_original_full_part*.zip"]
+    with download.mirror_url("loopback:release", tmp_path / "data") as mirror:
+        assert mirror.startswith("http://127.0.0.1:")
+        first = download.download_files(names, root, mirror=mirror, settings=FAST)
+        second = download.download_files(names, root, mirror=mirror, settings=FAST)
+    assert [r.name for r in first] == [METADATA_NAME, *parts]
+    assert all(r.verified and r.checksum == "mirror md5sums.txt" for r in first)
+    assert lookup(METADATA_NAME).path(root).read_bytes() == tsv
+    assert [r.action for r in first] == ["downloaded"] * 3 and [r.action for r in second] == ["present"] * 3
+    manifest = download.read_manifest(root)
+    assert manifest[METADATA_NAME]["path"] == f"bioscan1m/{METADATA_NAME}"
+    assert manifest[METADATA_NAME]["md5"] == hashlib.md5(tsv).hexdigest()
+    status = download.download_status(second)
+    assert status.columns.tolist() == ["file", "size", "verified", "checksum"]
+    assert status["size"].tolist() == [len(tsv), 5000, 5000]
+
+
+def test_mirror_without_checksums_is_held_to_the_published_md5(tmp_path):
+    _release(tmp_path / "release", {METADATA_NAME: b"not the published metadata"}, with_checksums=False)
+    root = tmp_path / "root"
+    with pytest.raises(DownloadError, match=f"{METADATA_NAME}.*md5 mismatch twice"):
+        download.download_files([METADATA_NAME], root, mirror=(tmp_path / "release").as_uri(), settings=FAST)
+    assert not lookup(METADATA_NAME).path(root).exists()
+
+
+def test_a_present_file_with_the_wrong_md5_is_downloaded_again(tmp_path, caplog):
+    _release(tmp_path / "release", {"original_256.zip": BODY})
+    root = tmp_path / "root"
+    (root / "original_256.zip").parent.mkdir()
+    (root / "original_256.zip").write_bytes(b"truncated")
+    [result] = download.download_files(["original_256.zip"], root, mirror=(tmp_path / "release").as_uri(),
+                                       settings=FAST)
+    assert result.action == "downloaded" and (root / "original_256.zip").read_bytes() == BODY
+    assert "downloading it again" in caplog.text
+
+
+def test_no_known_host_names_the_remedies(tmp_path):
+    entry = lookup("bioscan_images_cropped_full_part7.zip")
+    with pytest.raises(DownloadError, match="part7.zip: no host is known.*--mirror.*--drive-ids"):
+        download.download([entry], tmp_path, settings=FAST)
+
+
+def test_serve_folder_stops_answering_after_its_request_budget(tmp_path):
+    (tmp_path / "a.txt").write_text("a")
+    session = download.make_session()
+    with download.serve_folder(tmp_path, max_requests=1) as url:
+        assert session.get(f"{url}/a.txt", timeout=5).text == "a"
+        assert session.get(f"{url}/a.txt", timeout=5).status_code == 503
+    with pytest.raises(FileNotFoundError, match="no release folder"):
+        with download.serve_folder(tmp_path / "missing"):
+            pass
+
+
+def test_cli_downloads_from_a_folder_mirror(tmp_path, capsys, caplog):
+    caplog.set_level(logging.INFO)
+    _release(tmp_path / "release", {"cropped_256.zip": BODY})
+    parser = argparse.ArgumentParser()
+    download.add_cli(parser.add_subparsers())
+    arguments = parser.parse_args(["download", "--package", "cropped_256", "--root", str(tmp_path / "root"),
+                                   "--mirror", str(tmp_path / "release"), "--attempts", "2"])
+    assert arguments.run(arguments) == 0
+    assert "cropped_256.zip" in capsys.readouterr().out
+    assert (tmp_path / "root" / "cropped_256.zip").read_bytes() == BODY
