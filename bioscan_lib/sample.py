@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from . import images, metadata, reference, taxonomy
 from .files import atomic_path, file_digest, write_text_atomic
 
-SAMPLE_VERSION = "1"
+SAMPLE_VERSION = "2"
 DEFAULT_RECORDS = 3000
 MINIMUM_RECORDS = 200
 DEFAULT_SEED = 2023
