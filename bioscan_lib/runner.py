@@ -10,6 +10,7 @@ from typing import Any
 
 from .files import write_text_atomic
 from .paths import load_profile, project_root, resolve_path
+from .report import write_report
 
 KERNEL_NAME = "bioscan-repro"
 
@@ -79,8 +80,10 @@ def _run(arguments: argparse.Namespace) -> int:
     only = arguments.only.split(",") if arguments.only else None
     os.environ.setdefault("PYTHONHASHSEED", "0")
     out_dir = run_profile(arguments.profile, only, arguments.force)
+    html, _ = write_report(arguments.profile)
     print(f"\nResults of profile '{arguments.profile}':\n  executed notebooks: {out_dir / 'notebooks'}"
-          f"\n  tables (CSV, Markdown): {out_dir / 'tables'}\n  figures (PNG): {out_dir / 'figures'}")
+          f"\n  tables (CSV, Markdown): {out_dir / 'tables'}\n  figures (PNG): {out_dir / 'figures'}"
+          f"\n  report: {html} (and report.md)")
     return 0
 
 
