@@ -1,0 +1,48 @@
+"""Interactive views: they respond to their controls and carry a static picture for headless runs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bioscan_lib import metadata, widgets
+
+
+@pytest.fixture(scope="module")
+def frame(small_sample: Path) -> pd.DataFrame:
+    return metadata.read_metadata(small_sample / "bioscan1m")
+
+
+def test_rank_explorer_has_a_static_fallback_and_redraws(frame: pd.DataFrame) -> None:
+    view = widgets.rank_explorer(frame, rank="order", top=10)
+    bundle = view._repr_mimebundle_()
+    assert {"application/vnd.jupyter.widget-view+json", "image/png", "text/plain"} <= set(bundle)
+    assert bundle["text/plain"].startswith("Class distribution by rank")
+    output = view.widget.children[1]
+    before = output.outputs[0]["data"]["image/png"]
+    assert before == bundle["image/png"]
+    view.widget.children[0].children[0].value = "family"
+    assert output.outputs[0]["data"]["image/png"] != before
+
+
+def test_rank_distribution_shows_only_labelled_categories(frame: pd.DataFrame) -> None:
+    figure = widgets.rank_distribution(frame, "genus", top=5)
+    labels = [tick.get_text() for tick in figure.axes[0].get_yticklabels()]
+    assert len(labels) == 5 and metadata.NOT_CLASSIFIED not in labels
+
+
+def test_image_browser_puts_packages_side_by_side(frame: pd.DataFrame, small_sample: Path) -> None:
+    packages = {"folder": str(small_sample / "bioscan1m" / "images" / "original_256"),
+                "hdf5": str(small_sample / "release" / "original_256.hdf5")}
+    view = widgets.image_browser(frame, packages, rank="order")
+    assert view._repr_mimebundle_()["text/plain"].startswith("Image browser")
+    figure = widgets.specimen_grid(frame, packages, "order", "Diptera", None, "train", count=2)
+    assert figure.axes[0].get_title().startswith("folder") and figure.axes[1].get_title().startswith("hdf5")
+    assert len(figure.axes) == 4
+
+
+def test_image_browser_says_when_nothing_matches(frame: pd.DataFrame, small_sample: Path) -> None:
+    packages = {"folder": str(small_sample / "bioscan1m" / "images" / "original_256")}
+    figure = widgets.specimen_grid(frame, packages, "order", "Nonexistent", None, "train")
+    assert figure.axes[0].texts[0].get_text() == "no specimen"
