@@ -66,12 +66,16 @@ def run_notebook(notebook: Path, parameters: dict[str, Any], out_dir: Path, forc
 
 
 def run_profile(profile_name: str = "sample", only: list[str] | None = None, force: bool = False) -> Path:
-    """Run every numbered notebook (or `only` some) under a profile; return the profile's output folder."""
+    """Run every numbered notebook (or `only` some) under a profile; return the profile's output folder.
+
+    A notebook is skipped when its source and parameters match its last successful run, unless an earlier one reran.
+    """
     profile = load_profile(profile_name)
     ensure_sample(profile)
     out_dir = resolve_path(profile["output_dir"])
     for notebook in notebooks(only):
         done = run_notebook(notebook, notebook_parameters(notebook, profile), out_dir / "notebooks", force)
+        force = force or done is not None  # later stages read what this one wrote: rerun them too
         print(f"{notebook.stem}: {'executed' if done else 'up to date, skipped (FORCE=1 to rerun)'}")
     return out_dir
 

@@ -54,3 +54,12 @@ def test_run_executes_then_skips_until_forced(suite: Path) -> None:
     assert (out / "notebooks" / "01_step.ipynb").stat().st_mtime_ns == first
     runner.run_profile("tiny", only=["01"], force=True)
     assert (out / "notebooks" / "01_step.ipynb").stat().st_mtime_ns != first
+
+
+def test_a_rerun_notebook_reruns_the_ones_after_it(suite: Path) -> None:
+    out = runner.run_profile("tiny")
+    second = (out / "notebooks" / "02_step.ipynb").stat().st_mtime_ns
+    notebook = suite / "notebooks" / "01_step.ipynb"
+    notebook.write_text(notebook.read_text().replace("print(greeting)", "print(greeting * 2)"))
+    runner.run_profile("tiny")
+    assert (out / "notebooks" / "02_step.ipynb").stat().st_mtime_ns != second
