@@ -176,6 +176,7 @@ def decode_image(data: bytes, shorter_side: int | None = None) -> Image.Image:
     if shorter_side and shorter_side < min(image.size):
         ratio = shorter_side / min(image.size)
         image.draft(image.mode, (math.ceil(image.width * ratio), math.ceil(image.height * ratio)))
+    image.load()
     ImageOps.exif_transpose(image, in_place=True)
     return image if image.mode == "RGB" else image.convert("RGB")
 

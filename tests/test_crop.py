@@ -1,0 +1,167 @@
+"""The crop tool: the published enlargement and padding, the built-in detector on synthetic photographs, DETR, matching."""
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from bioscan_lib import crop, images, preprocess
+from bioscan_lib.crop import Box
+from bioscan_lib.sample_images import DEFAULT_CONDITION, ORDERS_DRAWN, draw_photo
+
+
+@pytest.fixture(scope="module")
+def photographs() -> list[tuple[bytes, Box]]:
+    """Two synthetic CBG photographs of every drawn order, as JPEG bytes with their true boxes."""
+    rng = np.random.default_rng(5)
+    drawn = [draw_photo(order, f"{order}idae{k}", rng, condition=DEFAULT_CONDITION) for k in range(2) for order in ORDERS_DRAWN]
+    return [(images.encode_jpeg(photo), Box(*truth)) for photo, truth in drawn]
+
+
+def test_enlarge_box_equal_extension_grows_both_sides_by_the_longer_side():
+    assert crop.enlarge_box(Box(100, 100, 200, 150)) == Box(80, 80, 220, 170)
+
+
+def test_enlarge_box_without_equal_extension_grows_each_side_by_its_own_length():
+    assert crop.enlarge_box(Box(100, 100, 200, 150), equal_extend=False) == Box(80, 90, 220, 160)
+
+
+def test_enlarge_box_rounds_outwards():
+    assert crop.enlarge_box(Box(10.5, 10.5, 20.2, 15.0), crop_ratio=1.0) == Box(10, 10, 21, 15)
+
+
+def test_cut_padded_fills_outside_the_photograph_with_240():
+    image = Image.new("RGB", (50, 40), (10, 20, 30))
+    cut = np.asarray(crop.cut_padded(image, Box(-10, -5, 30, 25)))
+    assert cut.shape == (30, 40, 3)
+    assert (cut[:5] == 240).all() and (cut[:, :10] == 240).all()
+    assert (cut[5:, 10:] == (10, 20, 30)).all()
+
+
+def test_box_iou_and_contains():
+    assert crop.box_iou(Box(0, 0, 10, 10), Box(5, 0, 15, 10)) == pytest.approx(1 / 3)
+    assert crop.box_contains(Box(0, 0, 10, 10), Box(2, 2, 10, 9))
+    assert not crop.box_contains(Box(0, 0, 10, 10), Box(2, 2, 11, 9))
+
+
+def test_every_crop_contains_the_true_box_and_is_not_much_larger(photographs):
+    cropper = crop.SpecimenCropper()
+    for data, truth in photographs:
+        box, _, _ = cropper.crop_box(data)
+        assert crop.box_contains(box, truth), (box, truth)
+        assert crop.box_iou(box, crop.enlarge_box(truth)) > 0.5, (box, truth)
+
+
+def test_cropper_writes_256_on_the_shorter_side_and_the_box_in_photograph_pixels(photographs):
+    data, truth = photographs[0]
+    encoded, box = crop.SpecimenCropper()(data)
+    result = Image.open(io.BytesIO(encoded))
+    assert result.format == "JPEG" and min(result.size) == 256
+    assert result.size[0] / result.size[1] == pytest.approx(box.width / box.height, rel=0.02)
+    assert crop.box_contains(box, truth)
+
+
+def test_an_empty_well_is_kept_whole():
+    assert crop.detect_specimen(np.full((270, 360, 3), 200, np.uint8)) is None
+    empty = images.encode_jpeg(Image.new("RGB", (360, 270), (200, 200, 200)))
+    assert crop.SpecimenCropper().crop_box(empty)[0] == Box(0, 0, 360, 270)
+
+
+def test_crop_of_a_specimen_at_the_edge_is_padded_with_240():
+    image = Image.new("RGB", (360, 270), (200, 205, 215))
+    image.paste((40, 30, 20), (150, 0, 210, 40))
+    encoded, box = crop.SpecimenCropper(size=64)(images.encode_jpeg(image, quality=95))
+    assert box.top < 0
+    top_row = np.asarray(Image.open(io.BytesIO(encoded)))[0].astype(int)
+    assert np.abs(top_row - 240).max() <= 6
+
+
+def test_crop_package_boxes_csv_holds_every_true_box(tmp_path, photographs):
+    records = [images.ImageRecord(1, f"photo{k:02d}.jpg", data) for k, (data, _) in enumerate(photographs[:6])]
+    images.write_folder(records, tmp_path / "original_full")
+    boxes_csv = tmp_path / "boxes.csv"
+    result = preprocess.crop_package(tmp_path / "original_full", tmp_path / "out", ("folder",), workers=1, boxes_csv=boxes_csv)
+    table = pd.read_csv(boxes_csv)
+    assert list(table.columns) == preprocess.BOX_COLUMNS
+    assert result.images == 6 and len(table) == 6
+    for row, (_, truth) in zip(table.itertuples(), photographs[:6]):
+        assert crop.box_contains(Box(row.left, row.top, row.right, row.bottom), truth)
+        assert (row.width, row.height) == (row.right - row.left, row.bottom - row.top)
+
+
+def test_match_crop_box_finds_a_resized_crop_inside_its_original(photographs):
+    original = images.decode_image(photographs[3][0])
+    official = Box(200, 120, 420, 340)
+    crop_image = crop.cut_padded(original, official).resize((256, 256), Image.Resampling.LANCZOS)
+    small = np.asarray(images.resize_shorter_side(original, 256))
+    found, score = crop.match_crop_box(small, np.asarray(crop_image))
+    assert score > 0.9
+    assert crop.box_iou(found, official.scaled(256 / 540)) > 0.9
+
+
+def _tiny_detr():
+    from transformers import DetrConfig, DetrForObjectDetection, ResNetConfig
+
+    backbone = ResNetConfig(embedding_size=8, hidden_sizes=[8, 8, 8, 8], depths=[1, 1, 1, 1], out_features=["stage4"])
+    config = DetrConfig(backbone_config=backbone, num_labels=1, d_model=16, encoder_layers=1, decoder_layers=1,
+                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=16, decoder_ffn_dim=16,
+                        num_queries=4)
+    return DetrForObjectDetection(config).eval()
+
+
+def test_detr_detector_keeps_the_most_confident_box(tmp_path):
+    import torch
+
+    detector = crop.DetrDetector.__new__(crop.DetrDetector)
+    detector.shorter_side, detector.longer_side = 64, 96
+    logits = torch.tensor([[[0.0, 1.0], [3.0, 0.0], [1.0, 1.0]]])
+    boxes = torch.tensor([[[0.5, 0.5, 0.2, 0.2], [0.25, 0.5, 0.1, 0.4], [0.5, 0.5, 1.0, 1.0]]])
+    detector.model = lambda pixel_values: SimpleNamespace(logits=logits, pred_boxes=boxes)
+    assert detector(np.zeros((100, 200, 3), np.uint8)) == pytest.approx(Box(40, 30, 60, 70))
+
+
+def test_detr_checkpoint_folder_drives_the_crop(tmp_path, photographs):
+    import torch
+
+    torch.manual_seed(0)
+    _tiny_detr().save_pretrained(tmp_path / "detr")
+    cropper = crop.SpecimenCropper("detr", tmp_path / "detr")
+    cropper._detr = crop.DetrDetector(tmp_path / "detr", shorter_side=64, longer_side=96)
+    encoded, box = cropper(photographs[0][0])
+    found = cropper._detr(np.asarray(images.decode_image(photographs[0][0], shorter_side=800)))
+    assert min(Image.open(io.BytesIO(encoded)).size) == 256
+    assert box == crop.enlarge_box(found)
+
+
+def test_detr_needs_a_checkpoint_and_rejects_a_foreign_state_dict(tmp_path):
+    import torch
+
+    with pytest.raises(ValueError, match="--checkpoint"):
+        crop.SpecimenCropper("detr")
+    torch.save({"state_dict": {"model.backbone.unknown": torch.zeros(1)}}, tmp_path / "foreign.ckpt")
+    with pytest.raises(ValueError, match="not a one-class DETR"):
+        crop.load_detr(tmp_path / "foreign.ckpt")
+    with pytest.raises(FileNotFoundError):
+        crop.load_detr(tmp_path / "missing.ckpt")
+
+
+def test_an_interrupted_crop_run_keeps_its_journal_of_boxes(tmp_path, photographs):
+    records = [images.ImageRecord(1, f"photo{k}.jpg", data) for k, (data, _) in enumerate(photographs[:3])]
+    images.write_folder(records, tmp_path / "original_full")
+    encoded, box = crop.SpecimenCropper()(records[0].data)
+    images.write_folder([images.ImageRecord(1, "photo0.jpg", encoded)], tmp_path / "out" / "images" / ".cropped_256.staging")
+    journal = tmp_path / "boxes.csv.journal"
+    images.write_folder([images.ImageRecord(1, "photo1.jpg", encoded)], tmp_path / "out" / "images" / ".cropped_256.staging")
+    complete_row = f"photo0.jpg,{','.join(str(int(v)) for v in box)},1,1\n"
+    journal.write_text(",".join(preprocess.BOX_COLUMNS) + "\n" + complete_row + "photo1.jpg,3")  # killed mid-line
+    result = preprocess.crop_package(tmp_path / "original_full", tmp_path / "out", ("zip",), workers=1,
+                                     boxes_csv=tmp_path / "boxes.csv")
+    assert (result.written, result.already_done) == (2, 1)
+    table = pd.read_csv(tmp_path / "boxes.csv")
+    assert list(table["image_file"]) == ["photo0.jpg", "photo1.jpg", "photo2.jpg"]
+    assert not journal.exists()
+    assert len(list(images.open_package(tmp_path / "out" / "cropped_256.zip").names())) == 3

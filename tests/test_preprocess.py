@@ -1,0 +1,157 @@
+"""Resizing packages: reduced-scale decoding, the three output formats, resuming, bad files, the pool and the CLI."""
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from bioscan_lib import cli, images, preprocess
+
+
+def photo(width: int = 480, height: int = 360, seed: int = 0) -> Image.Image:
+    """A smooth, seeded RGB photograph with a dark blob, so resizing has something to keep."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:height, :width]
+    base = np.stack([150 + 60 * x / width, 170 + 40 * y / height, np.full_like(x, 200.0)], axis=-1)
+    centre = rng.uniform(0.3, 0.7, 2) * (width, height)
+    base[np.hypot(x - centre[0], y - centre[1]) < height / 8] = (60, 40, 20)
+    return Image.fromarray(base.astype(np.uint8))
+
+
+def jpeg(image: Image.Image, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=92, **options)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def originals(tmp_path):
+    """Eight photographs in two chunks, as a folder package."""
+    records = [images.ImageRecord(1 + k // 4, f"BIOUG{k:05d}-A01.jpg", jpeg(photo(seed=k))) for k in range(8)]
+    images.write_folder(records, tmp_path / "original_full")
+    return tmp_path / "original_full", records
+
+
+def test_decode_image_uses_a_reduced_scale_that_keeps_the_shorter_side():
+    data = jpeg(photo(2880, 2160))
+    assert images.decode_image(data, shorter_side=256).size == (360, 270)
+    assert images.decode_image(data, shorter_side=600).size == (1440, 1080)
+    assert images.decode_image(data).size == (2880, 2160)
+
+
+def test_resizer_keeps_the_aspect_and_makes_256_on_the_shorter_side():
+    resized = Image.open(io.BytesIO(preprocess.Resizer()(jpeg(photo(2880, 2160)))[0]))
+    assert resized.format == "JPEG" and resized.size == (341, 256)
+    portrait = Image.open(io.BytesIO(preprocess.Resizer()(jpeg(photo(300, 500)))[0]))
+    assert portrait.size == (256, 427)
+
+
+def test_resize_writes_every_format_readable_by_the_loaders(tmp_path, originals):
+    source, records = originals
+    result = preprocess.resize_package(source, tmp_path / "out", ("folder", "zip", "hdf5"), workers=1)
+    assert (result.images, result.written, result.already_done, len(result.problems)) == (8, 8, 0, 0)
+    targets = preprocess.package_targets(tmp_path / "out", "original_256", images.FORMATS)
+    assert targets["folder"] == tmp_path / "out" / "images" / "original_256"
+    expected = sorted((r.chunk_number, r.image_file) for r in records)
+    folder_bytes = None
+    for kind, path in targets.items():
+        reader = images.open_package(path)
+        try:
+            assert sorted(reader.names()) == expected
+            data = reader.read(records[5].image_file, records[5].chunk_number)
+            assert images.decode_image(data).size == (341, 256)
+            folder_bytes = folder_bytes or data
+            assert data == folder_bytes
+        finally:
+            reader.close()
+    with zipfile.ZipFile(targets["zip"]) as archive:
+        assert images.zip_member("original_256", 2, records[5].image_file) in archive.namelist()
+
+
+def test_a_second_run_skips_what_is_done_and_redoes_what_is_missing(tmp_path, originals):
+    source, records = originals
+    preprocess.resize_package(source, tmp_path / "out", ("folder", "zip"), workers=1)
+    again = preprocess.resize_package(source, tmp_path / "out", ("folder", "zip"), workers=1)
+    assert (again.written, again.already_done) == (0, 8)
+    images.folder_path(tmp_path / "out" / "images" / "original_256", 2, records[6].image_file).unlink()
+    third = preprocess.resize_package(source, tmp_path / "out", ("folder", "zip"), workers=1)
+    assert (third.written, third.already_done) == (1, 7)
+
+
+def test_an_interrupted_zip_run_is_finished_from_its_staging_folder(tmp_path, originals):
+    source, records = originals
+    staging = tmp_path / "out" / "images" / ".original_256.staging"
+    images.write_folder([images.ImageRecord(1, records[0].image_file, b"staged")], staging)
+    stale = tmp_path / "out" / ".original_256.zip.4242.partial"
+    stale.write_bytes(b"half a zip")
+    result = preprocess.resize_package(source, tmp_path / "out", ("zip",), workers=1)
+    assert (result.written, result.already_done) == (7, 1)
+    assert not staging.exists() and not stale.exists()
+    package = images.open_package(tmp_path / "out" / "original_256.zip")
+    assert len(list(package.names())) == 8 and package.read(records[0].image_file, 1) == b"staged"
+    package.close()
+    rerun = preprocess.resize_package(source, tmp_path / "out", ("zip",), workers=1)
+    assert (rerun.written, rerun.already_done) == (0, 8)
+
+
+def test_bad_files_are_reported_and_skipped_and_odd_ones_handled(tmp_path):
+    good = jpeg(photo(400, 300))
+    cmyk = jpeg(photo(400, 300).convert("CMYK"))
+    grey = jpeg(photo(400, 300).convert("L"))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated by 90 degrees
+    rotated = jpeg(photo(400, 300), exif=exif.tobytes())
+    files = {"good.jpg": good, "empty.jpg": b"", "truncated.jpg": good[: len(good) // 2], "text.jpg": b"not a photograph",
+             "cmyk.jpg": cmyk, "grey.jpg": grey, "rotated.jpg": rotated}
+    images.write_folder([images.ImageRecord(1, name, data) for name, data in files.items()], tmp_path / "in")
+    result = preprocess.resize_package(tmp_path / "in", tmp_path / "out", ("folder", "hdf5"), workers=1)
+    problems = pd.read_csv(tmp_path / "out" / "original_256_problems.csv")
+    assert list(problems.columns) == ["file", "problem"]
+    assert sorted(problems["file"]) == ["empty.jpg", "text.jpg", "truncated.jpg"]
+    assert "truncated" in problems.set_index("file").loc["truncated.jpg", "problem"]
+    assert (result.images, len(result.problems)) == (4, 3)
+    hdf5 = images.open_package(tmp_path / "out" / "original_256.hdf5")
+    decoded = {name: images.decode_image(hdf5.read(name)) for _, name in hdf5.names()}
+    hdf5.close()
+    assert sorted(decoded) == ["cmyk.jpg", "good.jpg", "grey.jpg", "rotated.jpg"]
+    assert decoded["rotated.jpg"].size == (256, 341)
+    assert all(image.mode == "RGB" and image.size in ((341, 256), (256, 341)) for image in decoded.values())
+    assert np.abs(np.asarray(decoded["cmyk.jpg"], int) - np.asarray(decoded["good.jpg"], int)).mean() < 12
+
+
+def test_a_pool_of_workers_writes_the_same_bytes_as_one_process(tmp_path, originals):
+    source, _ = originals
+    preprocess.resize_package(source, tmp_path / "one", ("folder",), workers=1)
+    preprocess.resize_package(source, tmp_path / "two", ("folder",), workers=2)
+    one = sorted((tmp_path / "one" / "images").rglob("*.jpg"))
+    two = sorted((tmp_path / "two" / "images").rglob("*.jpg"))
+    assert len(one) == 8 and [p.read_bytes() for p in one] == [p.read_bytes() for p in two]
+
+
+def test_cli_resize_and_crop_from_a_zip(tmp_path, originals, capsys):
+    source, records = originals
+    images.write_zip(records, tmp_path / "original_full.zip", "original_full")
+    out = tmp_path / "release"
+    assert cli.main(["resize", "--input", str(tmp_path / "original_full.zip"), "--output", str(out), "--workers", "1"]) == 0
+    assert cli.main(["crop", "--input", str(tmp_path / "original_full.zip"), "--output", str(out), "--format", "hdf5",
+                     "--workers", "1", "--boxes-csv", str(tmp_path / "boxes.csv")]) == 0
+    assert len(list((out / "images" / "original_256").rglob("*.jpg"))) == 8
+    assert len(pd.read_csv(tmp_path / "boxes.csv")) == 8
+    assert (out / "cropped_256.hdf5").is_file() and not (out / "images" / ".cropped_256.staging").exists()
+    assert "cropped_256" in capsys.readouterr().out
+
+
+def test_cli_reports_a_missing_input(tmp_path, capsys):
+    assert cli.main(["resize", "--input", str(tmp_path / "nowhere"), "--output", str(tmp_path)]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_unknown_format_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="format"):
+        preprocess.package_targets(tmp_path, "original_256", ("tar",))
+    assert os.listdir(tmp_path) == []
