@@ -73,7 +73,11 @@ def run_profile(profile_name: str = "sample", only: list[str] | None = None, for
     profile = load_profile(profile_name)
     ensure_sample(profile)
     out_dir = resolve_path(profile["output_dir"])
+    skipped = {str(number) for number in profile.get("skip_notebooks", [])}
     for notebook in notebooks(only):
+        if notebook.stem[:2] in skipped and not only:
+            print(f"{notebook.stem}: skipped by profile '{profile_name}' (see skip_notebooks in its parameter file)")
+            continue
         done = run_notebook(notebook, notebook_parameters(notebook, profile), out_dir / "notebooks", force)
         force = force or done is not None  # later stages read what this one wrote: rerun them too
         print(f"{notebook.stem}: {'executed' if done else 'up to date, skipped (FORCE=1 to rerun)'}")

@@ -63,3 +63,12 @@ def test_a_rerun_notebook_reruns_the_ones_after_it(suite: Path) -> None:
     notebook.write_text(notebook.read_text().replace("print(greeting)", "print(greeting * 2)"))
     runner.run_profile("tiny")
     assert (out / "notebooks" / "02_step.ipynb").stat().st_mtime_ns != second
+
+
+def test_a_profile_can_skip_a_notebook_unless_it_is_asked_for(suite: Path) -> None:
+    profile = suite / "params" / "tiny.yaml"
+    profile.write_text(profile.read_text() + "skip_notebooks: ['02']\n")
+    out = runner.run_profile("tiny")
+    assert (out / "notebooks" / "01_step.ipynb").is_file() and not (out / "notebooks" / "02_step.ipynb").exists()
+    runner.run_profile("tiny", only=["02"])
+    assert (out / "notebooks" / "02_step.ipynb").is_file()
