@@ -1,0 +1,112 @@
+"""Training and data-loading throughput.
+
+1. Training images/s (forward, backward, SGD step) of resnet50 and vit_base_patch16_224 at 224 px, random
+   weights and inputs: float32 beside channels-last on CPU, float32 beside bf16 autocast + channels-last on GPU.
+2. Data-loading images/s (read, decode, evaluation transform to 224 px) from the sample's folder, ZIP and HDF5
+   packages through the suite's Dataset (each package opened once per process), beside a baseline that
+   reopens the package for every image.
+
+    .venv/bin/python benchmarks/bench_train.py [--iterations 3] [--batch-size 8] [--images 300] [--workers 0]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+import timm
+import torch
+
+from bioscan_lib.data import PackageDataset, eval_transform, make_loader
+from bioscan_lib.images import decode_image, open_package
+from bioscan_lib.metadata import find_metadata, read_metadata
+from bioscan_lib.paths import resolve_path
+
+PACKAGES = {"folder": "bioscan1m/images/original_256", "zip": "release/original_256.zip", "hdf5": "release/original_256.hdf5"}
+
+
+class ReopenEachImage(PackageDataset):
+    """Baseline: open the package, read one image, close it again."""
+
+    def __getitem__(self, index: int):
+        package = open_package(self.package_path)
+        try:
+            data = package.read(self.files[index], self.chunks[index])
+        finally:
+            package.close()
+        return self.transform(decode_image(data, shorter_side=self.decode_size)), int(self.labels[index])
+
+
+def training_rate(name: str, device: torch.device, batch_size: int, iterations: int, bf16: bool, channels_last: bool) -> float:
+    """Training images per second of a randomly initialised model on random 224 px batches."""
+    torch.manual_seed(0)
+    model = timm.create_model(name, pretrained=False, num_classes=16).to(device)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    images = torch.rand(batch_size, 3, 224, 224, device=device).to(memory_format=memory_format)
+    labels = torch.randint(0, 16, (batch_size,), device=device)
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.cross_entropy(model(images).float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step()   # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(iterations):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return batch_size * iterations / (time.perf_counter() - started)
+
+
+def loading_rate(dataset: PackageDataset, workers: int) -> float:
+    """Images per second through a DataLoader over the whole dataset."""
+    started = time.perf_counter()
+    count = sum(len(labels) for _, labels in make_loader(dataset, 32, workers))
+    return count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["resnet50", "vit_base_patch16_224"])
+    parser.add_argument("--iterations", type=int, default=3, help="timed training steps per model and setting")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--data-root", default="data/sample", help="holds bioscan1m/ and release/ (the sample's layout)")
+    parser.add_argument("--images", type=int, default=300, help="images read per package")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers for the loading benchmark")
+    arguments = parser.parse_args()
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    baseline, candidate = ("float32", "bf16 + channels-last") if device.type == "cuda" else ("float32", "channels-last")
+    rows = []
+    for name in arguments.models:
+        slow = training_rate(name, device, arguments.batch_size, arguments.iterations, False, False)
+        fast = training_rate(name, device, arguments.batch_size, arguments.iterations, device.type == "cuda", True)
+        rows.append({"model": name, "device": device.type, f"{baseline} img/s": round(slow, 1),
+                     f"{candidate} img/s": round(fast, 1), "ratio": round(fast / slow, 2)})
+    print(f"Training at 224 px, batch {arguments.batch_size}, {arguments.iterations} timed steps, {torch.get_num_threads()} threads")
+    print(pd.DataFrame(rows).to_string(index=False))
+
+    root = resolve_path(arguments.data_root)
+    frame = read_metadata(find_metadata(root / "bioscan1m")).head(arguments.images)
+    records = pd.DataFrame({"image_file": frame["image_file"].astype(str), "chunk_number": frame["chunk_number"].astype(int), "label": 0})
+    rows = []
+    for kind, package in PACKAGES.items():
+        path = Path(root) / package
+        once = loading_rate(PackageDataset(path, records, eval_transform(), 256), arguments.workers)
+        reopen = loading_rate(ReopenEachImage(path, records, eval_transform(), 256), arguments.workers)
+        rows.append({"format": kind, "opened once img/s": round(once, 1), "reopened per image img/s": round(reopen, 1),
+                     "ratio": round(once / reopen, 2)})
+    print(f"\nData loading of {len(records)} images to 224 px tensors, {arguments.workers} workers")
+    print(pd.DataFrame(rows).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Training: losses, parameters, run folders, exact resume, torchrun on two CPU processes, learning above the majority baseline."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from bioscan_lib import split, train
+from bioscan_lib.metadata import find_metadata, read_metadata
+
+TINY = {"model": "test_resnet", "pretrained": False, "image_size": 40, "crop_size": 32, "batch_size": 16,
+        "lr": 0.05, "lr_milestones": [1], "workers": 0, "topk": [1, 3], "profile": "test",
+        "package": "bioscan1m/images/original_256", "experiment": "large_insect_order", "seed": 3}
+
+
+@pytest.fixture(scope="module")
+def output_dir(small_sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An output folder holding the small sample's splits."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", split.SplitBudgetWarning)
+        frame = split.make_splits(read_metadata(find_metadata(small_sample / "bioscan1m")), 7, 100, 40)
+    out = tmp_path_factory.mktemp("out")
+    split.write_split(frame, split.split_folder(out) / split.SPLIT_FILE_NAME)
+    return out
+
+
+def linked_output(output_dir: Path, name: str) -> Path:
+    """A second output folder sharing the splits of `output_dir`."""
+    out = output_dir / name
+    split_dir = split.split_folder(out)
+    split_dir.mkdir(parents=True)
+    for file in split.split_folder(output_dir).iterdir():
+        (split_dir / file.name).symlink_to(file)
+    return out
+
+
+def tiny_config(small_sample: Path, output_dir: Path, **changes) -> train.TrainConfig:
+    return train.TrainConfig(**{**TINY, "data_root": str(small_sample), "output_dir": str(output_dir), "epochs": 2, **changes})
+
+
+def test_focal_loss_down_weights_easy_samples_and_is_cross_entropy_at_gamma_0() -> None:
+    logits, targets = torch.tensor([[0.0, 0.0], [3.0, 0.0]]), torch.tensor([0, 0])
+    ce = torch.nn.functional.cross_entropy(logits, targets)
+    assert torch.isclose(train.focal_loss(logits, targets, 0.0), ce)
+    p_easy = 1 / (1 + math.exp(-3))
+    expected = (0.25 * math.log(2) + (1 - p_easy) ** 2 * -math.log(p_easy)) / 2
+    assert train.focal_loss(logits, targets, 2.0).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_parameters_come_from_defaults_profile_file_and_overrides_in_that_order(tmp_path: Path) -> None:
+    assert train.TrainConfig().lr == 1e-3 and train.TrainConfig().lr_milestones == [20, 25]
+    profile = {"profile": "x", "output_dir": "outputs/x", "seed": 5, "train_epochs": 4, "train_experiments": ["a"]}
+    assert train.profile_settings(profile) == {"profile": "x", "output_dir": "outputs/x", "seed": 5, "epochs": 4}
+    params = tmp_path / "run.yaml"
+    params.write_text("loss: focal\nseed: 9\n")
+    config = train.train_config(params_file=params, overrides={"seed": 11, "lr": None})
+    assert (config.loss, config.seed, config.lr) == ("focal", 11, 1e-3)
+    with pytest.raises(ValueError, match=r"Unknown training parameter\(s\) \['learning_rate'\]"):
+        train.config_from({"learning_rate": 0.1})
+    with pytest.raises(ValueError, match="Unknown loss"):
+        train.TrainConfig(loss="hinge")
+
+
+def test_a_run_writes_its_folder_and_a_resumed_run_ends_identical(small_sample: Path, output_dir: Path) -> None:
+    whole = train.train(tiny_config(small_sample, output_dir), progress=False)
+    assert whole.name == "large_insect_order_test_resnet_ce_s3"
+    for name in ("params.yaml", "run_info.json", "summary.csv", "last.pt", "best.pt", "figures/learning_curves.png"):
+        assert (whole / name).is_file(), name
+    summary = train.read_summary(whole)
+    assert summary["epoch"].tolist() == [1, 2]
+    assert summary["lr"].tolist() == pytest.approx([0.05, 0.005])
+    assert {"train_loss", "train_top1", "train_top3", "val_loss", "val_top1", "val_top3", "seconds"} <= set(summary.columns)
+    assert yaml.safe_load((whole / "params.yaml").read_text())["lr_milestones"] == [1]
+    assert json.loads((whole / "run_info.json").read_text())["classes"][0] == "Diptera"
+
+    interrupted = tiny_config(small_sample, linked_output(output_dir, "second"), epochs=1)
+    train.train(interrupted, progress=False)                      # stopped after one epoch ...
+    resumed = train.train(dataclasses.replace(interrupted, epochs=2), progress=False)   # ... and resumed
+    first = torch.load(whole / "last.pt", weights_only=True)
+    second = torch.load(resumed / "last.pt", weights_only=True)
+    assert second["epoch"] == 2
+    assert all(torch.equal(first["model"][key], second["model"][key]) for key in first["model"])
+    columns = [c for c in summary.columns if c != "seconds"]
+    pd.testing.assert_frame_equal(train.read_summary(resumed)[columns], summary[columns])
+
+    with pytest.raises(ValueError, match="trained with other parameters \\(lr\\)"):
+        train.train(dataclasses.replace(interrupted, lr=0.1), progress=False)
+
+
+def test_torchrun_trains_on_two_cpu_processes_with_gloo(small_sample: Path, output_dir: Path) -> None:
+    out = linked_output(output_dir, "ddp")
+    arguments = [f"--{key.replace('_', '-')}={value}" for key, value in TINY.items()
+                 if key not in ("pretrained", "lr_milestones", "topk", "profile")]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "bioscan_lib", "train", "--quiet", "--no-pretrained", "--epochs", "1", "--topk", "1", "3",
+               "--data-root", str(small_sample), "--output-dir", str(out), *arguments]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    folder = out / "runs" / "large_insect_order_test_resnet_ce_s3"
+    assert json.loads((folder / "run_info.json").read_text())["world_size"] == 2
+    summary = train.read_summary(folder)
+    assert len(summary) == 1 and 0.0 < summary.loc[0, "val_top1"] <= 1.0
+    assert finished.stdout.count("run folder:") == 1          # only rank 0 reports
