@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Each module defines `add_cli(subparsers)`, adding its subcommand(s) with `set_defaults(run=callable)`.
-STAGE_MODULES = ("runner", "report", "sample", "statistics", "download", "extract", "split", "preprocess", "train", "evaluate", "sweep")
+STAGE_MODULES = ("runner", "report", "sample", "statistics", "download", "extract", "split", "preprocess", "train", "evaluate", "sweep", "predict")
 
 
 def build_parser() -> argparse.ArgumentParser:

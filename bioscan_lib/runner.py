@@ -35,13 +35,16 @@ def notebook_parameters(notebook: Path, profile: dict[str, Any]) -> dict[str, An
 
 
 def ensure_sample(profile: dict[str, Any]) -> None:
-    """Generate the embedded sample dataset if the profile uses one and it is absent."""
+    """Generate the embedded sample dataset (and its held-out photographs) if the profile uses one and it is absent."""
     if "sample_records" not in profile:
         return
-    from .sample import generate_sample
+    from .sample import generate_heldout, generate_sample
 
-    generate_sample(resolve_path(profile["data_root"]), records=profile["sample_records"], seed=profile["seed"],
-                    image_size=tuple(profile["sample_image_size"]))
+    root = resolve_path(profile["data_root"])
+    generate_sample(root, records=profile["sample_records"], seed=profile["seed"], image_size=tuple(profile["sample_image_size"]))
+    if "heldout_records" in profile:
+        generate_heldout(root, records=profile["heldout_records"], seed=profile["seed"] + 1,
+                         image_size=tuple(profile["sample_image_size"]))
 
 
 def _fingerprint(notebook: Path, parameters: dict[str, Any]) -> str:

@@ -147,18 +147,20 @@ def full_scale_metadata(seed: int = DEFAULT_SEED) -> pd.DataFrame:
     return synthetic_metadata(reference.N_IMAGES, seed, chunk_length=reference.published()["chunk_length"], full_scale=True)
 
 
-def _render(job: tuple[str, str, int, int, tuple[int, int]]) -> tuple[bytes, bytes, tuple[int, int, int, int]]:
+def _render(job: tuple[str, str, int, int, tuple[int, int], bool]) -> tuple[bytes, bytes, tuple[int, int, int, int]]:
     """Draw one specimen photograph; return the full-size JPEG, the 256 px JPEG and the true box."""
-    from .sample_images import draw_photo
+    from .sample_images import DEFAULT_CONDITION, SHIFTED_CONDITION, draw_photo
 
-    order, family, seed, index, size = job
-    photo, box = draw_photo(order, family, np.random.default_rng([seed, index]), size=size)
+    order, family, seed, index, size, shifted = job
+    condition = SHIFTED_CONDITION if shifted else DEFAULT_CONDITION
+    photo, box = draw_photo(order, family, np.random.default_rng([seed, index]), size=size, condition=condition)
     return images.encode_jpeg(photo), images.encode_jpeg(images.resize_shorter_side(photo)), box
 
 
-def _render_all(frame: pd.DataFrame, seed: int, size: tuple[int, int], workers: int) -> list:
+def _render_all(frame: pd.DataFrame, seed: int, size: tuple[int, int], workers: int, shifted: bool = False) -> list:
     """Render every record's photograph in a process pool, in metadata order, with a progress bar."""
-    jobs = [(o, f, seed, i, size) for i, (o, f) in enumerate(zip(frame["order"].astype(str), frame["family"].astype(str)))]
+    labels = zip(frame["order"].astype(str), frame["family"].astype(str))
+    jobs = [(o, f, seed, i, size, shifted) for i, (o, f) in enumerate(labels)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         return list(tqdm(pool.map(_render, jobs, chunksize=64), total=len(jobs), desc="drawing photographs", unit="img"))
 
@@ -209,6 +211,33 @@ def generate_sample(out_dir: str | os.PathLike, records: int = DEFAULT_RECORDS, 
     digest = hashlib.sha256(b"".join(r[0] for r in rendered)).hexdigest()
     write_text_atomic(manifest_path, json.dumps({"parameters": wanted, "images_sha256": digest}, indent=2) + "\n")
     return out
+
+
+def generate_heldout(out_dir: str | os.PathLike, records: int = 150, seed: int = DEFAULT_SEED + 1,
+                     image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE, unseen_per_order: int = 4,
+                     workers: int | None = None) -> Path:
+    """New full-size photographs under a shifted imaging condition, with a few specimens of unseen rare orders.
+
+    The photographs go to `<out_dir>/heldout/photos/`; `labels.csv` beside them holds the truth for scoring."""
+    folder = Path(out_dir) / "heldout"
+    labels_path = folder / "labels.csv"
+    if labels_path.is_file():
+        return folder
+    pool = synthetic_metadata(max(records * 2, MINIMUM_RECORDS), seed)
+    seen = pool[pool["order"].isin(list(reference.order_counts()))].sample(records, random_state=seed)
+    unseen = pd.DataFrame({"order": np.repeat(list(taxonomy.RARE_ORDER_COUNTS), unseen_per_order),
+                           "family": metadata.NOT_CLASSIFIED})
+    truth = pd.concat([seen[["order", "family"]].astype(str), unseen], ignore_index=True)
+    truth = truth.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    truth.insert(0, "image_file", [f"heldout_{i:05d}.jpg" for i in range(len(truth))])
+    truth["seen_order"] = truth["order"].isin(list(reference.order_counts()))
+    rendered = _render_all(truth, seed, tuple(image_size), workers or os.cpu_count() or 1, shifted=True)
+    for name, (full, _, _) in zip(truth["image_file"], rendered):
+        with atomic_path(folder / "photos" / name) as temporary:
+            temporary.write_bytes(full)
+    with atomic_path(labels_path) as temporary:
+        truth.to_csv(temporary, index=False)
+    return folder
 
 
 def write_full_scale_metadata(out_dir: str | os.PathLike, seed: int = DEFAULT_SEED) -> Path:

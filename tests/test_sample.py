@@ -138,3 +138,15 @@ def test_full_scale_metadata_has_the_published_counts(full_scale_frame: pd.DataF
     chunks = frame["chunk_number"].value_counts()
     assert len(chunks) == 113 and chunks[113] == 8313 and chunks[1] == 10_000
     assert re.fullmatch(r"[ACGTN-]+", str(frame["nucraw"].iloc[0]))
+
+
+def test_heldout_photographs_use_the_shifted_condition_and_include_unseen_orders(tmp_path: Path) -> None:
+    folder = sample.generate_heldout(tmp_path, records=20, image_size=(240, 180), unseen_per_order=2, workers=1)
+    labels = pd.read_csv(folder / "labels.csv")
+    assert len(labels) == 26 and labels["image_file"].is_unique
+    assert (~labels["seen_order"]).sum() == 6
+    assert set(labels.loc[~labels["seen_order"], "order"]) == {"Strepsiptera", "Zoraptera", "Mecoptera"}
+    photo = images.decode_image((folder / "photos" / labels["image_file"].iloc[0]).read_bytes())
+    corner = np.asarray(photo)[:10, :10].reshape(-1, 3).mean(axis=0)
+    assert corner[0] > corner[2] + 10  # the shifted condition's warm tint; the default background is bluish grey
+    assert sorted(p.name for p in (folder / "photos").iterdir()) == sorted(labels["image_file"])

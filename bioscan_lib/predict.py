@@ -1,0 +1,213 @@
+"""Labelling new photographs with a trained run: top-k labels with probabilities, an uncertainty flag, a gallery."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .files import atomic_path, write_text_atomic
+from .images import HDF5_GROUP, decode_image, package_format
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+THRESHOLD_FILE = "confidence_threshold.json"
+CONFIDENT_SHARE = 0.95  # the threshold keeps this share of the run's validation photographs confident
+
+
+class PhotoSource:
+    """Photographs in a folder (searched recursively), a ZIP or an HDF5 package, by name; opened once per process."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path}: no such folder or file of photographs")
+        self.kind = package_format(self.path)
+        self._handle = None
+        self._owner: int | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_handle": None, "_owner": None}
+
+    def _open(self):
+        if self._handle is None or self._owner != os.getpid():
+            import h5py
+
+            self._handle = zipfile.ZipFile(self.path) if self.kind == "zip" else h5py.File(self.path, "r")
+            self._owner = os.getpid()
+        return self._handle
+
+    def names(self) -> list[str]:
+        """Every photograph's name (a path relative to the folder, a ZIP member, or an HDF5 dataset), sorted."""
+        if self.kind == "folder":
+            found = [p.relative_to(self.path).as_posix() for p in self.path.rglob("*")
+                     if p.suffix.lower() in PHOTO_SUFFIXES and not p.name.startswith(".")]
+        elif self.kind == "zip":
+            found = [n for n in self._open().namelist() if Path(n).suffix.lower() in PHOTO_SUFFIXES]
+        else:
+            found = list(self._open()[HDF5_GROUP])
+        if not found:
+            raise ValueError(f"{self.path}: no photographs ({', '.join(PHOTO_SUFFIXES)}) found")
+        return sorted(found)
+
+    def read(self, name: str) -> bytes:
+        """The encoded bytes of one photograph."""
+        if self.kind == "folder":
+            return (self.path / name).read_bytes()
+        if self.kind == "zip":
+            return self._open().read(name)
+        return self._open()[HDF5_GROUP][name][()].tobytes()
+
+
+class PhotoDataset:
+    """Photographs of a source as model inputs, optionally cut out with the crop tool first."""
+
+    def __init__(self, source: PhotoSource, names: list[str], transform, crop: bool = False):
+        from .crop import SpecimenCropper
+
+        self.source, self.names, self.transform = source, names, transform
+        self.cropper = SpecimenCropper() if crop else None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def image(self, index: int):
+        """The photograph as the model sees it before the transform (cropped if asked)."""
+        data = self.source.read(self.names[index])
+        return decode_image(self.cropper(data)[0] if self.cropper else data)
+
+    def __getitem__(self, index: int):
+        return self.transform(self.image(index)), index
+
+
+def run_classes(run_dir: str | os.PathLike) -> list[str]:
+    """The class names of a run, by class index."""
+    info = Path(run_dir) / "run_info.json"
+    if not info.is_file():
+        raise FileNotFoundError(f"{info} not found: {run_dir} is not a finished training run")
+    return json.loads(info.read_text())["classes"]
+
+
+def _probabilities(run_dir: Path, dataset, batch_size: int, workers: int) -> np.ndarray:
+    """Softmax probabilities of the run's best checkpoint over a dataset, in order."""
+    import torch
+
+    from .data import make_loader
+    from .evaluate import load_best
+    from .train import predict, read_run_config, start_runtime
+
+    runtime = start_runtime(read_run_config(run_dir))
+    model, _ = load_best(run_dir, len(run_classes(run_dir)), runtime)
+    logits, _ = predict(model, make_loader(dataset, batch_size, workers), runtime, description="labelling")
+    return torch.softmax(torch.from_numpy(logits), dim=1).numpy()
+
+
+def confidence_threshold(run_dir: str | os.PathLike, batch_size: int = 64, workers: int = 0) -> float:
+    """The top-1 probability below which a prediction is flagged uncertain, chosen on the run's validation split.
+
+    It keeps `CONFIDENT_SHARE` of the validation photographs confident; computed once and kept in the run folder.
+    """
+    run_dir = Path(run_dir)
+    stored = run_dir / THRESHOLD_FILE
+    if stored.is_file():
+        return float(json.loads(stored.read_text())["threshold"])
+    from .data import eval_transform, experiment_dataset
+    from .paths import resolve_path
+    from .split import split_folder
+    from .train import read_run_config
+
+    config = read_run_config(run_dir)
+    dataset = experiment_dataset(resolve_path(config.data_root), split_folder(resolve_path(config.output_dir)),
+                                 config.experiment, "validation", config.package,
+                                 eval_transform(config.image_size, config.crop_size, config.normalize))
+    confidence = _probabilities(run_dir, dataset, batch_size, workers).max(axis=1)
+    threshold = float(np.quantile(confidence, 1.0 - CONFIDENT_SHARE))
+    write_text_atomic(stored, json.dumps({"threshold": threshold, "confident_share": CONFIDENT_SHARE,
+                                          "validation_samples": int(len(confidence))}, indent=2) + "\n")
+    return threshold
+
+
+def predict_photographs(run_dir: str | os.PathLike, source: str | os.PathLike, crop: bool = False, top_k: int = 3,
+                        threshold: float | None = None, batch_size: int = 64, workers: int = 0) -> pd.DataFrame:
+    """One row per photograph: the top-k labels and probabilities, the confidence and the uncertainty flag."""
+    from .data import eval_transform
+    from .train import read_run_config
+
+    run_dir = Path(run_dir)
+    config, classes = read_run_config(run_dir), run_classes(run_dir)
+    photos = PhotoSource(source)
+    dataset = PhotoDataset(photos, photos.names(), eval_transform(config.image_size, config.crop_size, config.normalize), crop)
+    probabilities = _probabilities(run_dir, dataset, batch_size, workers)
+    k = min(top_k, len(classes))
+    ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    table = pd.DataFrame({"image_file": dataset.names})
+    for rank in range(k):
+        table[f"label_{rank + 1}"] = [classes[i] for i in ranked[:, rank]]
+        table[f"probability_{rank + 1}"] = probabilities[np.arange(len(table)), ranked[:, rank]]
+    table["confidence"] = table["probability_1"]
+    limit = confidence_threshold(run_dir, batch_size, workers) if threshold is None else threshold
+    table["uncertain"] = table["confidence"] < limit
+    return table
+
+
+def heldout_scores(predictions: pd.DataFrame, labels: pd.DataFrame, label_column: str = "order") -> pd.DataFrame:
+    """Accuracy on photographs of known classes, flag rates, and how well low confidence singles out unseen classes."""
+    from sklearn.metrics import roc_auc_score
+
+    merged = predictions.merge(labels, on="image_file", validate="one_to_one")
+    seen = merged["seen_order"].astype(bool)
+    correct = merged["label_1"] == merged[label_column]
+    auroc = roc_auc_score(~seen, -merged["confidence"]) if seen.any() and (~seen).any() else np.nan
+    return pd.DataFrame([
+        {"measure": "photographs of known orders", "value": int(seen.sum())},
+        {"measure": "photographs of unseen orders", "value": int((~seen).sum())},
+        {"measure": "top-1 accuracy on known orders", "value": round(float(correct[seen].mean()), 4)},
+        {"measure": "flagged uncertain, known orders", "value": round(float(merged.loc[seen, "uncertain"].mean()), 4)},
+        {"measure": "flagged uncertain, unseen orders", "value": round(float(merged.loc[~seen, "uncertain"].mean()), 4)},
+        {"measure": "AUROC of low confidence for unseen orders", "value": round(float(auroc), 4)},
+    ])
+
+
+def gallery(predictions: pd.DataFrame, source: str | os.PathLike, count: int = 12, crop: bool = False, columns: int = 6):
+    """The first `count` photographs with their top label and probability; uncertain ones titled in red."""
+    from . import plots
+
+    photos = PhotoSource(source)
+    shown = predictions.head(count)
+    dataset = PhotoDataset(photos, shown["image_file"].tolist(), transform=None, crop=crop)
+    figure = plots.image_grid([dataset.image(i) for i in range(len(shown))],
+                              [f"{row.label_1} {row.probability_1:.2f}" + (" ?" if row.uncertain else "")
+                               for row in shown.itertuples()], columns=columns)
+    for axis, uncertain in zip(figure.axes, shown["uncertain"]):
+        axis.title.set_color("tab:red" if uncertain else "black")
+    return figure
+
+
+def write_predictions(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write the predictions CSV through a temporary file."""
+    with atomic_path(path) as temporary:
+        table.to_csv(temporary, index=False)
+    return Path(path)
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    table = predict_photographs(arguments.run_dir, arguments.input, arguments.crop, arguments.top_k, arguments.threshold)
+    path = write_predictions(table, arguments.out)
+    print(f"{len(table)} photographs labelled, {int(table['uncertain'].sum())} flagged uncertain; written to {path}")
+    return 0
+
+
+def add_cli(subparsers: argparse._SubParsersAction) -> None:
+    """`bioscan-repro predict`: label new photographs with a trained run."""
+    parser = subparsers.add_parser("predict", help="label a folder, ZIP or HDF5 of new photographs with a trained run")
+    parser.add_argument("--run", dest="run_dir", required=True, help="a training run folder (outputs/<profile>/runs/<name>)")
+    parser.add_argument("--input", required=True, help="folder (searched recursively), ZIP or HDF5 of photographs")
+    parser.add_argument("--out", required=True, help="CSV to write: image_file, top-k labels and probabilities, uncertain")
+    parser.add_argument("--crop", action="store_true", help="cut the specimen out first (for full-size photographs)")
+    parser.add_argument("--top-k", type=int, default=3, help="labels per photograph (default %(default)s)")
+    parser.add_argument("--threshold", type=float, help="confidence below which a prediction is flagged "
+                        "(default: chosen on the run's validation split)")
+    parser.set_defaults(run=_run)

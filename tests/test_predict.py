@@ -1,0 +1,86 @@
+"""Labelling new photographs: sources, top-k predictions, the validation threshold, scores and the command."""
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bioscan_lib import cli, predict, split, train
+from bioscan_lib.metadata import find_metadata, read_metadata
+
+TINY = {"model": "test_resnet", "pretrained": False, "image_size": 40, "crop_size": 32, "batch_size": 16, "lr": 0.05,
+        "lr_milestones": [1], "workers": 0, "topk": [1, 3], "profile": "test", "epochs": 1, "seed": 3,
+        "package": "bioscan1m/images/original_256", "experiment": "large_insect_order"}
+
+
+@pytest.fixture(scope="module")
+def run_dir(small_sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-epoch tiny order classifier trained on the small sample."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", split.SplitBudgetWarning)
+        frame = split.make_splits(read_metadata(find_metadata(small_sample / "bioscan1m")), 7, 100, 40)
+    out = tmp_path_factory.mktemp("predict_out")
+    split.write_split(frame, split.split_folder(out) / split.SPLIT_FILE_NAME)
+    return train.train(train.TrainConfig(**{**TINY, "data_root": str(small_sample), "output_dir": str(out)}), progress=False)
+
+
+@pytest.fixture(scope="module")
+def photos(small_sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight full-size photographs in nested folders, as a user might hand them over."""
+    folder = tmp_path_factory.mktemp("photos")
+    originals = sorted((small_sample / "bioscan1m" / "images" / "original_full" / "part1").iterdir())[:8]
+    for index, photo in enumerate(originals):
+        target = folder / ("day2" if index % 2 else "day1") / photo.name
+        target.parent.mkdir(exist_ok=True)
+        shutil.copy(photo, target)
+    return folder
+
+
+def test_sources_list_photographs_of_every_format(small_sample: Path, photos: Path) -> None:
+    assert len(predict.PhotoSource(photos).names()) == 8
+    assert predict.PhotoSource(photos).names()[0].startswith("day1/")
+    for package in ("original_256.zip", "original_256.hdf5"):
+        source = predict.PhotoSource(small_sample / "release" / package)
+        names = source.names()
+        assert len(names) == 240 and source.read(names[0])[:2] == b"\xff\xd8"
+
+
+def test_missing_or_empty_sources_are_explained(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        predict.PhotoSource(tmp_path / "absent")
+    with pytest.raises(ValueError, match="no photographs"):
+        predict.PhotoSource(tmp_path).names()
+
+
+def test_predictions_are_ranked_and_flagged_with_the_validation_threshold(run_dir: Path, photos: Path) -> None:
+    table = predict.predict_photographs(run_dir, photos, crop=True, top_k=3)
+    assert len(table) == 8 and list(table.columns[:3]) == ["image_file", "label_1", "probability_1"]
+    assert (table["probability_1"] >= table["probability_2"]).all() and (table["probability_2"] >= table["probability_3"]).all()
+    assert set(table["label_1"]) <= set(predict.run_classes(run_dir))
+    stored = json.loads((run_dir / predict.THRESHOLD_FILE).read_text())
+    assert table["uncertain"].tolist() == (table["confidence"] < stored["threshold"]).tolist()
+    assert stored["validation_samples"] > 0
+    everything = predict.predict_photographs(run_dir, photos, top_k=2, threshold=1.01)
+    assert everything["uncertain"].all() and "label_3" not in everything.columns
+
+
+def test_scores_count_accuracy_and_separate_unseen_orders() -> None:
+    predictions = pd.DataFrame({"image_file": list("abcd"), "label_1": ["Diptera", "Diptera", "Coleoptera", "Diptera"],
+                                "confidence": [0.9, 0.8, 0.3, 0.2], "uncertain": [False, False, True, True]})
+    labels = pd.DataFrame({"image_file": list("abcd"), "order": ["Diptera", "Coleoptera", "Zoraptera", "Strepsiptera"],
+                           "seen_order": [True, True, False, False]})
+    scores = predict.heldout_scores(predictions, labels).set_index("measure")["value"]
+    assert scores["top-1 accuracy on known orders"] == 0.5
+    assert scores["flagged uncertain, unseen orders"] == 1.0 and scores["flagged uncertain, known orders"] == 0.0
+    assert scores["AUROC of low confidence for unseen orders"] == 1.0
+
+
+def test_command_writes_the_csv(run_dir: Path, photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "labels.csv"
+    assert cli.main(["predict", "--run", str(run_dir), "--input", str(photos), "--out", str(out), "--top-k", "1"]) == 0
+    written = pd.read_csv(out)
+    assert len(written) == 8 and {"label_1", "probability_1", "uncertain"} <= set(written.columns)
