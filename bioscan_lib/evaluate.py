@@ -16,6 +16,7 @@ from .split import experiment_size, experiment_task
 
 METRICS_JSON, METRICS_CSV = "test_metrics.json", "test_metrics.csv"
 PER_CLASS_CSV, CONFUSION_CSV = "per_class_accuracy.csv", "confusion_matrix.csv"
+PREDICTIONS_CSV = "test_predictions.csv"
 PAPER_COLUMNS = tuple(published()["results_vit_b16_ce_test_percent"]["columns"])
 TASK_NAMES = {"insect_order": "order", "diptera_family": "family"}
 SIZE_ORDER = ("small", "medium", "large")
@@ -74,7 +75,8 @@ def evaluate_run(folder: str | os.PathLike, data_root: str | None = None, worker
     runtime = start_runtime(config)
     classes = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))["classes"]
     model, best_epoch = load_best(folder, len(classes), runtime)
-    loaders = {split: _loader(dataset, config) for split, dataset in build_datasets(config, ("validation", "test")).items()}
+    datasets = build_datasets(config, ("validation", "test"))
+    loaders = {split: _loader(dataset, config) for split, dataset in datasets.items()}
     validation_logits, validation_labels = predict(model, loaders["validation"], runtime, progress, "validation")
     logits, labels = predict(model, loaders["test"], runtime, progress, "test")
     result = {"run": folder.name, "best_epoch": best_epoch,
@@ -86,8 +88,19 @@ def evaluate_run(folder: str | os.PathLike, data_root: str | None = None, worker
     _write_csv(table, folder / PER_CLASS_CSV)
     _write_csv(pd.DataFrame(metrics.confusion(labels, logits.argmax(axis=1), len(classes)), index=classes,
                             columns=classes).rename_axis("true \\ predicted"), folder / CONFUSION_CSV, index=True)
+    _write_csv(prediction_table(datasets["test"], classes, logits, labels), folder / PREDICTIONS_CSV)
     _save_figures(folder, config.experiment, table)
     return result
+
+
+def prediction_table(dataset, classes: list[str], logits: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    """One row per test image: its file, chunk, true and predicted class, and the predicted class's probability."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+    predicted = logits.argmax(axis=1)
+    return pd.DataFrame({"image_file": dataset.files, "chunk_number": dataset.chunks,
+                         "true": [classes[i] for i in labels], "predicted": [classes[i] for i in predicted],
+                         "probability": probabilities[np.arange(len(predicted)), predicted]})
 
 
 def _loader(dataset, config):
@@ -138,13 +151,14 @@ def find_runs(runs_dir: str | os.PathLike) -> list[Path]:
 
 def test_runs(runs_dir: str | os.PathLike, data_root: str | None = None, workers: int | None = None,
               force: bool = False, progress: bool = True) -> list[Path]:
-    """Test every run under `runs_dir` whose metrics are missing or older than its best checkpoint; return all runs."""
+    """Test every run under `runs_dir` whose results are missing or older than its best checkpoint; return all runs."""
     from tqdm.auto import tqdm
 
     folders = find_runs(runs_dir)
     for folder in tqdm(folders, desc="runs", disable=not progress):
         metrics_file = folder / METRICS_JSON
-        if force or not metrics_file.is_file() or metrics_file.stat().st_mtime < (folder / "best.pt").stat().st_mtime:
+        stale = not metrics_file.is_file() or metrics_file.stat().st_mtime < (folder / "best.pt").stat().st_mtime
+        if force or stale or not (folder / PREDICTIONS_CSV).is_file():
             evaluate_run(folder, data_root, workers, progress=progress)
     return folders
 

@@ -62,6 +62,10 @@ def test_a_tested_run_holds_consistent_metrics_tables_and_figures(trained: dict[
     assert pd.read_csv(folder / evaluate.METRICS_CSV).loc[0, "top1"] == pytest.approx(result["top1"])
     for name in ("per_class_accuracy", "confusion_matrix"):
         assert (folder / "figures" / f"{name}.png").is_file()
+    predictions = pd.read_csv(folder / evaluate.PREDICTIONS_CSV)
+    assert len(predictions) == result["samples"]
+    assert (predictions["true"] == predictions["predicted"]).mean() == pytest.approx(result["top1"])
+    assert predictions["probability"].between(0, 1).all()
 
 
 def test_results_sit_beside_the_published_rows_in_the_paper_layout(trained: dict[str, Path]) -> None:

@@ -46,3 +46,16 @@ def test_image_browser_says_when_nothing_matches(frame: pd.DataFrame, small_samp
     packages = {"folder": str(small_sample / "bioscan1m" / "images" / "original_256")}
     figure = widgets.specimen_grid(frame, packages, "order", "Nonexistent", None, "train")
     assert figure.axes[0].texts[0].get_text() == "no specimen"
+
+
+def test_confusion_explorer_starts_at_the_most_confused_class(small_sample: Path) -> None:
+    package = str(small_sample / "bioscan1m" / "images" / "original_256")
+    frame = metadata.read_metadata(small_sample / "bioscan1m").head(6)
+    predictions = pd.DataFrame({"image_file": frame["image_file"].astype(str), "chunk_number": frame["chunk_number"],
+                                "true": ["A", "A", "B", "B", "B", "C"], "predicted": ["A", "B", "A", "C", "B", "C"],
+                                "probability": [0.9, 0.6, 0.7, 0.5, 0.8, 0.99]})
+    view = widgets.class_explorer(predictions, package, ["A", "B", "C"])
+    assert view.widget.children[0].children[0].value == "B"
+    figure = widgets.confusion_row(predictions, package, "B")
+    titles = [axis.get_title() for axis in figure.axes]
+    assert titles[0] == "B: 3 test images" and titles[1:] == ["as A (0.70)", "as C (0.50)"]
