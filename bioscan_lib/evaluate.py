@@ -188,7 +188,7 @@ def published_table() -> pd.DataFrame:
 
 def paper_layout(results: pd.DataFrame) -> pd.DataFrame:
     """Results in the paper's layout (task, size, then its columns), each experiment's runs beside the published row."""
-    paper = published_table().assign(source="paper: vit_base_patch16_224 ce (mean of 3 seeds)")
+    paper = published_table().assign(source="paper: vit_base_patch16_224 ce (published table)")
     ours = results.assign(source=results["model"] + " " + results["loss"] + " s" + results["seed"].astype(str))
     both = pd.concat([paper[paper["experiment"].isin(results["experiment"])], ours], ignore_index=True)
     both["size_rank"] = both["size"].map(SIZE_ORDER.index)

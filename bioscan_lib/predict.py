@@ -105,14 +105,14 @@ def _probabilities(run_dir: Path, dataset, batch_size: int, workers: int) -> np.
     return torch.softmax(torch.from_numpy(logits), dim=1).numpy()
 
 
-def confidence_threshold(run_dir: str | os.PathLike, batch_size: int = 64, workers: int = 0) -> float:
+def confidence_threshold(run_dir: str | os.PathLike, batch_size: int = 64, workers: int = 0, refresh: bool = False) -> float:
     """The top-1 probability below which a prediction is flagged uncertain, chosen on the run's validation split.
 
-    It keeps `CONFIDENT_SHARE` of the validation photographs confident; computed once and kept in the run folder.
+    It keeps `CONFIDENT_SHARE` of the validation photographs confident; kept in the run folder unless `refresh`.
     """
     run_dir = Path(run_dir)
     stored = run_dir / THRESHOLD_FILE
-    if stored.is_file():
+    if stored.is_file() and not refresh:
         return float(json.loads(stored.read_text())["threshold"])
     from .data import eval_transform, experiment_dataset
     from .paths import resolve_path

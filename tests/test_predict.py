@@ -84,3 +84,11 @@ def test_command_writes_the_csv(run_dir: Path, photos: Path, tmp_path: Path) -> 
     assert cli.main(["predict", "--run", str(run_dir), "--input", str(photos), "--out", str(out), "--top-k", "1"]) == 0
     written = pd.read_csv(out)
     assert len(written) == 8 and {"label_1", "probability_1", "uncertain"} <= set(written.columns)
+
+
+def test_threshold_is_kept_in_the_run_folder_until_refreshed(run_dir: Path) -> None:
+    first = predict.confidence_threshold(run_dir)
+    stored = run_dir / predict.THRESHOLD_FILE
+    stored.write_text(json.dumps({"threshold": 2.0}))
+    assert predict.confidence_threshold(run_dir) == 2.0
+    assert predict.confidence_threshold(run_dir, refresh=True) == pytest.approx(first)
