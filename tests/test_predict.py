@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import warnings
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from bioscan_lib import cli, predict, split, train
-from bioscan_lib.metadata import find_metadata, read_metadata
+from bioscan_lib import cli, predict, train
 
 TINY = {"model": "test_resnet", "pretrained": False, "image_size": 40, "crop_size": 32, "batch_size": 16, "lr": 0.05,
         "lr_milestones": [1], "workers": 0, "topk": [1, 3], "profile": "test", "epochs": 1, "seed": 3,
@@ -18,13 +16,9 @@ TINY = {"model": "test_resnet", "pretrained": False, "image_size": 40, "crop_siz
 
 
 @pytest.fixture(scope="module")
-def run_dir(small_sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def run_dir(small_sample: Path, output_with_splits) -> Path:
     """A one-epoch tiny order classifier trained on the small sample."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", split.SplitBudgetWarning)
-        frame = split.make_splits(read_metadata(find_metadata(small_sample / "bioscan1m")), 7, 100, 40)
-    out = tmp_path_factory.mktemp("predict_out")
-    split.write_split(frame, split.split_folder(out) / split.SPLIT_FILE_NAME)
+    out = output_with_splits()
     return train.train(train.TrainConfig(**{**TINY, "data_root": str(small_sample), "output_dir": str(out)}), progress=False)
 
 

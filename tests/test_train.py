@@ -7,7 +7,6 @@ import math
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +15,6 @@ import torch
 import yaml
 
 from bioscan_lib import split, train
-from bioscan_lib.metadata import find_metadata, read_metadata
 
 TINY = {"model": "test_resnet", "pretrained": False, "image_size": 40, "crop_size": 32, "batch_size": 16,
         "lr": 0.05, "lr_milestones": [1], "workers": 0, "topk": [1, 3], "profile": "test",
@@ -24,14 +22,9 @@ TINY = {"model": "test_resnet", "pretrained": False, "image_size": 40, "crop_siz
 
 
 @pytest.fixture(scope="module")
-def output_dir(small_sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def output_dir(output_with_splits) -> Path:
     """An output folder holding the small sample's splits."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", split.SplitBudgetWarning)
-        frame = split.make_splits(read_metadata(find_metadata(small_sample / "bioscan1m")), 7, 100, 40)
-    out = tmp_path_factory.mktemp("out")
-    split.write_split(frame, split.split_folder(out) / split.SPLIT_FILE_NAME)
-    return out
+    return output_with_splits()
 
 
 def linked_output(output_dir: Path, name: str) -> Path:
