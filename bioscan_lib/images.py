@@ -19,6 +19,7 @@ PACKAGES = ("original_256", "cropped_256", "original_full", "cropped_full")
 FORMATS = ("folder", "zip", "hdf5")
 HDF5_GROUP = "bioscan_dataset"
 JPEG_QUALITY = 90
+REDUCING_GAP = 1.5  # resize: box-reduce by a whole factor first, leaving at least this much to the Lanczos filter
 
 
 class ImageRecord(NamedTuple):
@@ -182,11 +183,12 @@ def decode_image(data: bytes, shorter_side: int | None = None) -> Image.Image:
 
 
 def resize_shorter_side(image: Image.Image, size: int = 256) -> Image.Image:
-    """Resize so the shorter side is `size` px, aspect kept, with an antialiasing (Lanczos) filter."""
+    """Resize so the shorter side is `size` px, aspect kept, with an antialiasing (Lanczos) filter; large reductions
+    start with a whole-factor box reduction (Pillow's `reducing_gap`), as a JPEG decoder's own scaling does."""
     width, height = image.size
     scale = size / min(width, height)
     target = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return image.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image.resize(target, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
 
 
 def encode_jpeg(image: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
