@@ -19,6 +19,7 @@ cv2.setNumThreads(1)  # one image per process at a time: OpenCV's own threads wo
 PAD_VALUE = tuple(published()["crop_tool"]["pad_rgb"])
 CROP_RATIO = float(published()["crop_tool"]["crop_ratio"])
 DETECTION_SIZE = 540  # shorter side (px) at which the built-in detector looks at a photograph
+WORKING_SIZE = 1080  # shorter side (px) of the one reduced decode a crop is found on, and cut from when it is sharp enough
 DETECTORS = ("builtin", "detr")
 
 
@@ -100,7 +101,7 @@ def _hysteresis(contrast: np.ndarray, low: float, high: float, within: np.ndarra
     keep = np.zeros(count, bool)
     keep[labels[(contrast > high) & within]] = True
     keep[0] = False
-    return keep[labels]
+    return np.take(keep, labels)
 
 
 def detect_specimen(rgb: np.ndarray, well_radius: float = 0.5, gap: float = 0.02, background_size: float = 0.2,
@@ -120,7 +121,7 @@ def detect_specimen(rgb: np.ndarray, well_radius: float = 0.5, gap: float = 0.02
     lab = cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2LAB)
     coarse = cv2.resize(lab, (max(1, cols // 8), max(1, rows // 8)), interpolation=cv2.INTER_AREA)
     floor = cv2.resize(cv2.medianBlur(coarse, _odd(side / 8 * background_size)), (cols, rows), interpolation=cv2.INTER_LINEAR)
-    difference = floor.astype(np.float32) - lab.astype(np.float32)
+    difference = cv2.subtract(floor, lab, dtype=cv2.CV_32F)
     contrast = np.maximum(difference[..., 0], 1.5 * cv2.magnitude(difference[..., 1], difference[..., 2]))
     well = _well_mask(rows, cols, well_radius)
     sample = contrast[well][::7]
@@ -143,12 +144,23 @@ def detect_specimen(rgb: np.ndarray, well_radius: float = 0.5, gap: float = 0.02
 
 
 class DetrDetector:
-    """The published crop tool's DETR (one class, `insect`): the most confident box of a photograph."""
+    """The published crop tool's DETR (one class, `insect`): the most confident box of a photograph, on the GPU when
+    there is one."""
 
-    def __init__(self, checkpoint: str | os.PathLike, shorter_side: int = 800, longer_side: int = 1333):
-        self.model = load_detr(checkpoint)
+    def __init__(self, model, shorter_side: int = 800, longer_side: int = 1333, device: str | None = None):
+        import torch
+
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device).eval()
         self.shorter_side = shorter_side
         self.longer_side = longer_side
+        self.mean = torch.tensor([0.485, 0.456, 0.406], device=self.device).view(3, 1, 1)
+        self.std = torch.tensor([0.229, 0.224, 0.225], device=self.device).view(3, 1, 1)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | os.PathLike, **options) -> DetrDetector:
+        """The detector with the weights of `checkpoint` (see `load_detr`)."""
+        return cls(load_detr(checkpoint), **options)
 
     def __call__(self, rgb: np.ndarray) -> Box | None:
         import torch
@@ -156,10 +168,9 @@ class DetrDetector:
         height, width = rgb.shape[:2]
         scale = min(self.shorter_side / min(height, width), self.longer_side / max(height, width))
         resized = cv2.resize(rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_LINEAR)
-        mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
-        pixels = torch.from_numpy(((resized / 255.0 - mean) / std).transpose(2, 0, 1).astype(np.float32))[None]
+        pixels = torch.from_numpy(resized).to(self.device).permute(2, 0, 1).float().div_(255)
         with torch.inference_mode():
-            output = self.model(pixel_values=pixels)
+            output = self.model(pixel_values=((pixels - self.mean) / self.std)[None])
         scores = output.logits.softmax(-1)[0, :, :-1].max(-1).values
         centre_x, centre_y, box_width, box_height = output.pred_boxes[0, int(scores.argmax())].tolist()
         return Box(
@@ -220,21 +231,23 @@ class SpecimenCropper:
         if self.detector == "builtin":
             return detect_specimen(rgb)
         if self._detr is None:
-            self._detr = DetrDetector(self.checkpoint)
+            self._detr = DetrDetector.from_checkpoint(self.checkpoint)
         return self._detr(rgb)
 
     def crop_box(self, data: bytes) -> tuple[Box, Image.Image, float]:
         """The enlarged crop box in full-size pixels (the whole photograph when no specimen is found), with the
         reduced decode it was found on and that decode's scale."""
-        look = images.decode_image(data, shorter_side=DETECTION_SIZE if self.detector == "builtin" else 800)
-        look_scale = displayed_size(data)[0] / look.width
+        width, height = displayed_size(data)
+        look = images.decode_image(data, shorter_side=WORKING_SIZE)
+        look_scale = width / look.width
         box = self.find(np.asarray(look))
         if box is None:
-            return Box(0, 0, *displayed_size(data)), look, look_scale
+            return Box(0, 0, width, height), look, look_scale
         return enlarge_box(box.scaled(look_scale), self.crop_ratio, self.equal_extend), look, look_scale
 
     def __call__(self, data: bytes) -> tuple[bytes, Box]:
-        """The crop as JPEG bytes (shorter side `size`) and the crop box in the photograph's pixels."""
+        """The crop as JPEG bytes (shorter side `size`) and the crop box in the photograph's pixels; cut from the
+        decode the box was found on, or, for a small specimen, from a sharper one."""
         crop, look, look_scale = self.crop_box(data)
         needed = math.ceil(self.size * min(look.size) * look_scale / min(crop.width, crop.height))
         source, scale = (look, look_scale) if needed <= min(look.size) else self._decode_for(data, needed)

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from bioscan_lib import crop, images, preprocess
 from bioscan_lib.crop import Box
@@ -65,6 +65,36 @@ def test_cropper_writes_256_on_the_shorter_side_and_the_box_in_photograph_pixels
     assert crop.box_contains(box, truth)
 
 
+def full_size_photo(specimen_length: int) -> bytes:
+    """A 2880x2160 JPEG: a light, slightly noisy floor with one dark specimen (body and legs) of the given length."""
+    rng = np.random.default_rng(specimen_length)
+    floor = np.clip(rng.normal((200, 205, 215), 3, (2160, 2880, 3)), 0, 255).astype(np.uint8)
+    photo = Image.fromarray(floor)
+    draw = ImageDraw.Draw(photo)
+    left, top = 1440 - specimen_length // 2, 1080 - specimen_length // 4
+    draw.ellipse((left, top, left + specimen_length, top + specimen_length // 2), fill=(70, 45, 25))
+    for k in range(3):
+        x = left + specimen_length * (k + 1) // 4
+        draw.line((x, top, x - specimen_length // 8, top - specimen_length // 6), fill=(90, 60, 40), width=6)
+    return images.encode_jpeg(photo, quality=92)
+
+
+def _psnr(first: Image.Image, second: Image.Image) -> float:
+    difference = np.asarray(first, float) - np.asarray(second, float)
+    return float(10 * np.log10(255**2 / np.mean(difference**2)))
+
+
+@pytest.mark.parametrize(("specimen_length", "decodes"), [(700, 1), (160, 2)])
+def test_a_full_size_crop_is_cut_from_one_half_scale_decode_unless_the_specimen_is_tiny(monkeypatch, specimen_length, decodes):
+    data = full_size_photo(specimen_length)
+    decoded, decode = [], images.decode_image
+    monkeypatch.setattr(images, "decode_image", lambda *args, **kwargs: decoded.append(decode(*args, **kwargs)) or decoded[-1])
+    encoded, box = crop.SpecimenCropper()(data)
+    assert [image.size for image in decoded] == [(1440, 1080), (2880, 2160)][:decodes]
+    reference = images.resize_shorter_side(crop.cut_padded(decode(data), box), 256)
+    assert _psnr(Image.open(io.BytesIO(encoded)), reference) > 36
+
+
 def test_an_empty_well_is_kept_whole():
     assert crop.detect_specimen(np.full((270, 360, 3), 200, np.uint8)) is None
     empty = images.encode_jpeg(Image.new("RGB", (360, 270), (200, 200, 200)))
@@ -116,11 +146,14 @@ def _tiny_detr():
 def test_detr_detector_keeps_the_most_confident_box(tmp_path):
     import torch
 
-    detector = crop.DetrDetector.__new__(crop.DetrDetector)
-    detector.shorter_side, detector.longer_side = 64, 96
     logits = torch.tensor([[[0.0, 1.0], [3.0, 0.0], [1.0, 1.0]]])
     boxes = torch.tensor([[[0.5, 0.5, 0.2, 0.2], [0.25, 0.5, 0.1, 0.4], [0.5, 0.5, 1.0, 1.0]]])
-    detector.model = lambda pixel_values: SimpleNamespace(logits=logits, pred_boxes=boxes)
+
+    class FixedOutput(torch.nn.Module):
+        def forward(self, pixel_values):
+            return SimpleNamespace(logits=logits, pred_boxes=boxes)
+
+    detector = crop.DetrDetector(FixedOutput(), shorter_side=64, longer_side=96, device="cpu")
     assert detector(np.zeros((100, 200, 3), np.uint8)) == pytest.approx(Box(40, 30, 60, 70))
 
 
@@ -130,7 +163,7 @@ def test_detr_checkpoint_folder_drives_the_crop(tmp_path, photographs):
     torch.manual_seed(0)
     _tiny_detr().save_pretrained(tmp_path / "detr")
     cropper = crop.SpecimenCropper("detr", tmp_path / "detr")
-    cropper._detr = crop.DetrDetector(tmp_path / "detr", shorter_side=64, longer_side=96)
+    cropper._detr = crop.DetrDetector.from_checkpoint(tmp_path / "detr", shorter_side=64, longer_side=96, device="cpu")
     encoded, box = cropper(photographs[0][0])
     found = cropper._detr(np.asarray(images.decode_image(photographs[0][0], shorter_side=800)))
     assert min(Image.open(io.BytesIO(encoded)).size) == 256
