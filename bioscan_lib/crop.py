@@ -105,13 +105,14 @@ def _hysteresis(contrast: np.ndarray, low: float, high: float, within: np.ndarra
 
 
 def detect_specimen(rgb: np.ndarray, well_radius: float = 0.5, gap: float = 0.02, background_size: float = 0.2,
-                    body_width: float = 0.006) -> Box | None:
+                    body_width: float = 0.006, thin_width: float = 0.02) -> Box | None:
     """The box of the one specimen in a CBG photograph (RGB array), in its pixels; None if nothing stands out.
 
-    Specimen = darker or more coloured than the median-smoothed well floor (hysteresis, so faint legs and antennae
-    joined to the body count), inside the central disk (not the rim); of the pieces grouped within `gap`, the group
-    with the most contrast in parts thicker than `body_width` wins (not dust, hairs or rim lines). Sizes are
-    fractions of the shorter side.
+    Specimen = darker or more coloured than the median-smoothed well floor, inside the central disk (not the rim);
+    by hysteresis, faint pixels count where they join strong ones and lie in parts thinner than `thin_width` (legs,
+    antennae, wing veins), not in wide faint shading such as the well's concentric rings. Of the pieces grouped
+    within `gap`, the group with the most contrast in parts thicker than `body_width` wins (not dust, hairs or rim
+    lines). Sizes are fractions of the shorter side.
     """
     height, width = rgb.shape[:2]
     scale = min(1.0, DETECTION_SIZE / min(height, width))
@@ -126,7 +127,10 @@ def detect_specimen(rgb: np.ndarray, well_radius: float = 0.5, gap: float = 0.02
     well = _well_mask(rows, cols, well_radius)
     sample = contrast[well][::7]
     noise = 1.4826 * float(np.median(np.abs(sample - np.median(sample))))
-    mask = _hysteresis(contrast, max(6.0, 3 * noise), max(18.0, 8 * noise), well)
+    low, high = max(6.0, 3 * noise), max(18.0, 8 * noise)
+    square = cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(thin_width * side),) * 2)
+    thin_parts = contrast - cv2.morphologyEx(contrast, cv2.MORPH_OPEN, square)
+    mask = _hysteresis(contrast, low, high, well & ((thin_parts > low) | (contrast > high)))
     if not mask.any():
         return None
     reach = _odd(gap * side)

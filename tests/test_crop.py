@@ -95,6 +95,21 @@ def test_a_full_size_crop_is_cut_from_one_half_scale_decode_unless_the_specimen_
     assert _psnr(Image.open(io.BytesIO(encoded)), reference) > 36
 
 
+def test_the_wells_faint_rings_are_not_taken_for_the_specimen():
+    """A faint dark ring of the well floor, touched by the specimen's leg, stays out of the box (real CBG wells have them)."""
+    rng = np.random.default_rng(3)
+    rows, cols = np.mgrid[:540, :720]
+    radius = np.hypot(rows - 270, cols - 360)
+    floor = rng.normal((200, 205, 215), 1.0, (540, 720, 3)) - 9 * ((radius > 100) & (radius < 125))[..., None]
+    photo = Image.fromarray(np.clip(floor, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(photo)
+    draw.ellipse((345, 262, 375, 278), fill=(60, 40, 30))
+    draw.line((370, 275, 430, 360), fill=(120, 100, 90), width=2)
+    found = crop.detect_specimen(np.asarray(photo))
+    assert found.width < 100 and found.height < 110, found
+    assert crop.box_contains(found, Box(345, 262, 376, 279))
+
+
 def test_an_empty_well_is_kept_whole():
     assert crop.detect_specimen(np.full((270, 360, 3), 200, np.uint8)) is None
     empty = images.encode_jpeg(Image.new("RGB", (360, 270), (200, 200, 200)))
