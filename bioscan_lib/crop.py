@@ -94,43 +94,54 @@ def _well_mask(rows: int, cols: int, well_radius: float) -> np.ndarray:
     return mask.astype(bool)
 
 
-def _hysteresis(contrast: np.ndarray, low: float, high: float, within: np.ndarray) -> np.ndarray:
-    """Pixels above `low` joined (8-connected) to a pixel above `high`, inside `within`."""
-    weak = ((contrast > low) & within).astype(np.uint8)
-    count, labels = cv2.connectedComponents(weak, connectivity=8)
+def _joined(pixels: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """The 8-connected components of `pixels | seeds` that hold a seed."""
+    count, labels = cv2.connectedComponents((pixels | seeds).astype(np.uint8), connectivity=8)
     keep = np.zeros(count, bool)
-    keep[labels[(contrast > high) & within]] = True
+    keep[labels[seeds]] = True
     keep[0] = False
     return np.take(keep, labels)
+
+
+def _contrast(small: np.ndarray, background_size: int) -> np.ndarray:
+    """How much darker or more coloured (CIELAB) each pixel is than the median-smoothed floor around it."""
+    rows, cols = small.shape[:2]
+    lab = cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2LAB)
+    coarse = cv2.resize(lab, (max(1, cols // 8), max(1, rows // 8)), interpolation=cv2.INTER_AREA)
+    floor = cv2.resize(cv2.medianBlur(coarse, _odd(background_size / 8)), (cols, rows), interpolation=cv2.INTER_LINEAR)
+    difference = cv2.subtract(floor, lab, dtype=cv2.CV_32F)
+    return np.maximum(difference[..., 0], 1.5 * cv2.magnitude(difference[..., 1], difference[..., 2]))
+
+
+def _specimen_pixels(contrast: np.ndarray, well: np.ndarray, thin_size: int) -> np.ndarray:
+    """Strong pixels, with the faint ones of thin parts joined to them and of wide parts joined to a wide strong one."""
+    sample = contrast[well][::7]
+    noise = 1.4826 * float(np.median(np.abs(sample - np.median(sample))))
+    faint, strong = well & (contrast > max(6.0, 3 * noise)), well & (contrast > max(18.0, 8 * noise))
+    square = cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(thin_size),) * 2)
+    thin = contrast - cv2.morphologyEx(contrast, cv2.MORPH_OPEN, square) > max(6.0, 3 * noise)
+    body = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_OPEN, square).astype(bool)
+    return _joined(faint & thin, strong) | _joined(faint & ~thin, body)
 
 
 def detect_specimen(rgb: np.ndarray, well_radius: float = 0.5, gap: float = 0.02, background_size: float = 0.2,
                     body_width: float = 0.006, thin_width: float = 0.02) -> Box | None:
     """The box of the one specimen in a CBG photograph (RGB array), in its pixels; None if nothing stands out.
 
-    Specimen = darker or more coloured than the median-smoothed well floor, inside the central disk (not the rim);
-    by hysteresis, faint pixels count where they join strong ones and lie in parts thinner than `thin_width` (legs,
-    antennae, wing veins), not in wide faint shading such as the well's concentric rings. Of the pieces grouped
-    within `gap`, the group with the most contrast in parts thicker than `body_width` wins (not dust, hairs or rim
-    lines). Sizes are fractions of the shorter side.
+    Specimen = darker or more coloured than the median-smoothed well floor, inside the central disk (not the rim).
+    Strong pixels count; faint ones count in parts thinner than `thin_width` joined to them (legs, antennae, veins)
+    and in wider parts joined to the body itself (pale wings), not in wide faint shading met only through a leg or
+    antenna tip, such as the well's concentric rings. Of the pieces grouped within `gap`, the group with the most
+    contrast in parts thicker than `body_width` wins (not dust, hairs or rim lines). Sizes are fractions of the
+    shorter side.
     """
     height, width = rgb.shape[:2]
     scale = min(1.0, DETECTION_SIZE / min(height, width))
     small = rgb if scale == 1.0 else cv2.resize(rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
     rows, cols = small.shape[:2]
     side = min(rows, cols)
-    lab = cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2LAB)
-    coarse = cv2.resize(lab, (max(1, cols // 8), max(1, rows // 8)), interpolation=cv2.INTER_AREA)
-    floor = cv2.resize(cv2.medianBlur(coarse, _odd(side / 8 * background_size)), (cols, rows), interpolation=cv2.INTER_LINEAR)
-    difference = cv2.subtract(floor, lab, dtype=cv2.CV_32F)
-    contrast = np.maximum(difference[..., 0], 1.5 * cv2.magnitude(difference[..., 1], difference[..., 2]))
-    well = _well_mask(rows, cols, well_radius)
-    sample = contrast[well][::7]
-    noise = 1.4826 * float(np.median(np.abs(sample - np.median(sample))))
-    low, high = max(6.0, 3 * noise), max(18.0, 8 * noise)
-    square = cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(thin_width * side),) * 2)
-    thin_parts = contrast - cv2.morphologyEx(contrast, cv2.MORPH_OPEN, square)
-    mask = _hysteresis(contrast, low, high, well & ((thin_parts > low) | (contrast > high)))
+    contrast = _contrast(small, side * background_size)
+    mask = _specimen_pixels(contrast, _well_mask(rows, cols, well_radius), thin_width * side)
     if not mask.any():
         return None
     reach = _odd(gap * side)

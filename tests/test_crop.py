@@ -110,6 +110,17 @@ def test_the_wells_faint_rings_are_not_taken_for_the_specimen():
     assert crop.box_contains(found, Box(345, 262, 376, 279))
 
 
+def test_a_pale_wing_joined_to_the_body_counts():
+    """A wide, faint, vein-less wing beyond the abdomen belongs to the specimen."""
+    rng = np.random.default_rng(4)
+    photo = Image.fromarray(np.clip(rng.normal((200, 205, 215), 1.0, (540, 720, 3)), 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(photo)
+    draw.polygon([(370, 262), (440, 250), (445, 290), (370, 278)], fill=(228, 226, 220))
+    draw.ellipse((320, 258, 380, 282), fill=(90, 80, 40))
+    found = crop.detect_specimen(np.asarray(photo))
+    assert crop.box_contains(found, Box(320, 252, 444, 289)), found
+
+
 def test_an_empty_well_is_kept_whole():
     assert crop.detect_specimen(np.full((270, 360, 3), 200, np.uint8)) is None
     empty = images.encode_jpeg(Image.new("RGB", (360, 270), (200, 200, 200)))
