@@ -621,8 +621,8 @@ def _light_field(well: _Well, size: tuple[int, int], condition: ImagingCondition
     """The smooth part of an empty-well photograph: colours, wall shading, reflections and lighting."""
     width, height = size
     columns, rows = -(-width // LIGHT_FIELD_STEP) + 1, -(-height // LIGHT_FIELD_STEP) + 1
-    x = np.linspace(0.0, width, columns, dtype=np.float32)[None, :]
-    y = np.linspace(0.0, height, rows, dtype=np.float32)[:, None]
+    x = np.linspace(0.0, width, columns)[None, :]
+    y = np.linspace(0.0, height, rows)[:, None]
     dx, dy = x - well.centre[0], y - well.centre[1]
     r = np.sqrt(dx * dx + dy * dy) / well.radius
     theta = np.arctan2(dy, dx)
@@ -639,10 +639,10 @@ def _light_field(well: _Well, size: tuple[int, int], condition: ImagingCondition
         + 0.4 * (r > 1.0) * np.exp(-((r - 1.0 - rim) / 0.06))
     )
     shading = 1.0 - 0.06 * np.clip(r, 0.0, 1.0) ** 6 + reflections + well.light(x, y) - 1.0
-    well_rgb = np.array(condition.well_rgb, np.float32)
-    base = inside * well_rgb + (1.0 - inside) * np.array(condition.background_rgb, np.float32)
+    well_rgb = np.array(condition.well_rgb, float)
+    base = inside * well_rgb + (1.0 - inside) * np.array(condition.background_rgb, float)
     colour = base * shading[..., None]
-    colour = colour * (1.0 - band) + np.array(condition.rim_rgb, np.float32) * band
+    colour = colour * (1.0 - band) + np.array(condition.rim_rgb, float) * band
     small = Image.fromarray(np.clip(colour, 0, 255).astype(np.uint8), "RGB")
     return small.resize(size, Image.BILINEAR, box=(0.5, 0.5, columns - 0.5, rows - 0.5))
 

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -102,3 +105,25 @@ def test_shifted_condition_changes_the_background():
     default_tint = default[..., 2].mean() - default[..., 0].mean()
     shifted_tint = shifted[..., 2].mean() - shifted[..., 0].mean()
     assert default_tint > 0 > shifted_tint
+
+
+def test_photographs_do_not_depend_on_the_cpus_vector_instructions():
+    """Drawn again with numpy's CPU-specific SIMD kernels switched off, the photographs are the same bytes, so the
+    sample (and every table made from it) is the same on every machine."""
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    switched_off = [feature for feature in __cpu_dispatch__ if __cpu_features__.get(feature)]
+    if not switched_off:
+        pytest.skip("this CPU runs none of numpy's dispatched SIMD kernels")
+    script = (
+        "import hashlib, numpy as np\n"
+        "from bioscan_lib.sample_images import ORDERS_DRAWN, draw_photo\n"
+        "rng = np.random.default_rng(1)\n"
+        "for k in range(40):\n"
+        "    photo, _ = draw_photo(ORDERS_DRAWN[k % 19], f'F{k % 7}idae', rng)\n"
+        "    print(hashlib.md5(photo.tobytes()).hexdigest())\n"
+    )
+    drawn = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                            env={**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(features)}).stdout
+             for features in ([], switched_off)]
+    assert drawn[0] == drawn[1]
