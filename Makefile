@@ -6,7 +6,7 @@ PROFILE ?= sample
 INSTALLED := $(VENV)/.installed
 RUN_FLAGS := $(if $(FORCE),--force) $(if $(ONLY),--only $(ONLY))
 
-.PHONY: setup sample reproduce test lab bench notebooks clean-outputs constraints
+.PHONY: setup sample reproduce test lab bench imagemagick notebooks clean-outputs constraints
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,16 @@ test: sample
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-bench: sample
+bench: sample imagemagick
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+# ImageMagick from Debian's packages: the published resize that benchmarks/bench_preprocess.py compares with.
+# Where it cannot be installed (no apt-get, no root or sudo) the benchmark skips that baseline with a message.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+imagemagick:
+	@convert -version 2>/dev/null | grep -q ImageMagick \
+		|| { $(SUDO) apt-get install -y imagemagick || { $(SUDO) apt-get update && $(SUDO) apt-get install -y imagemagick; }; } \
+		|| echo "ImageMagick not installed: the preprocessing benchmark will skip the published baseline"
 
 # Re-execute the committed notebooks in place on the sample profile (their parameter defaults),
 # so that nbval compares against a fresh sample run.

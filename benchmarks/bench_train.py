@@ -95,7 +95,11 @@ def main() -> None:
     print(pd.DataFrame(rows).to_string(index=False))
 
     root = resolve_path(arguments.data_root)
-    frame = read_metadata(find_metadata(root / "bioscan1m")).head(arguments.images)
+    try:
+        frame = read_metadata(find_metadata(root / "bioscan1m")).head(arguments.images)
+    except FileNotFoundError as error:
+        print(f"\nData loading skipped: {error}")
+        return
     records = pd.DataFrame({"image_file": frame["image_file"].astype(str), "chunk_number": frame["chunk_number"].astype(int), "label": 0})
     rows = []
     for kind, package in PACKAGES.items():
