@@ -117,9 +117,10 @@ def _specimen_pixels(contrast: np.ndarray, well: np.ndarray, thin_size: int) -> 
     """Strong pixels, with the faint ones of thin parts joined to them and of wide parts joined to a wide strong one."""
     sample = contrast[well][::7]
     noise = 1.4826 * float(np.median(np.abs(sample - np.median(sample))))
-    faint, strong = well & (contrast > max(6.0, 3 * noise)), well & (contrast > max(18.0, 8 * noise))
+    low = max(6.0, 3 * noise)
+    faint, strong = well & (contrast > low), well & (contrast > max(18.0, 8 * noise))
     square = cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(thin_size),) * 2)
-    thin = contrast - cv2.morphologyEx(contrast, cv2.MORPH_OPEN, square) > max(6.0, 3 * noise)
+    thin = contrast - cv2.morphologyEx(contrast, cv2.MORPH_OPEN, square) > low
     body = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_OPEN, square).astype(bool)
     return _joined(faint & thin, strong) | _joined(faint & ~thin, body)
 
@@ -265,14 +266,13 @@ class SpecimenCropper:
         decode the box was found on, or, for a small specimen, from a sharper one."""
         crop, look, look_scale = self.crop_box(data)
         needed = math.ceil(self.size * min(look.size) * look_scale / min(crop.width, crop.height))
-        source, scale = (look, look_scale) if needed <= min(look.size) else self._decode_for(data, needed)
+        if needed <= min(look.size):
+            source, scale = look, look_scale
+        else:
+            source = images.decode_image(data, shorter_side=needed)
+            scale = round(look.width * look_scale) / source.width
         region = cut_padded(source, Box(*(round(value / scale) for value in crop)))
         return images.encode_jpeg(images.resize_shorter_side(region, self.size)), crop
-
-    @staticmethod
-    def _decode_for(data: bytes, shorter_side: int) -> tuple[Image.Image, float]:
-        image = images.decode_image(data, shorter_side=shorter_side)
-        return image, displayed_size(data)[0] / image.width
 
 
 def draw_box(image: Image.Image, box: Box, colour: tuple[int, int, int] = (220, 30, 30), width: int = 3) -> Image.Image:
