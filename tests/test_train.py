@@ -105,3 +105,26 @@ def test_torchrun_trains_on_two_cpu_processes_with_gloo(small_sample: Path, outp
     summary = train.read_summary(folder)
     assert len(summary) == 1 and 0.0 < summary.loc[0, "val_top1"] <= 1.0
     assert finished.stdout.count("run folder:") == 1          # only rank 0 reports
+
+
+def test_precise_batch_norm_takes_the_mean_statistics_of_the_given_batches_only() -> None:
+    model = torch.nn.Sequential(torch.nn.BatchNorm2d(3)).eval()
+    batches = [(torch.full((4, 3, 2, 2), float(value)), torch.zeros(4)) for value in (1.0, 3.0, 100.0)]
+    runtime = train.Runtime(0, 1, torch.device("cpu"), amp=False, channels_last=False)
+    train.recompute_batch_norm(model, iter(batches), 2, runtime)
+    assert model[0].running_mean.tolist() == pytest.approx([2.0] * 3)   # (1 + 3) / 2; the third batch unused
+    assert model[0].momentum == 0.1 and not model.training
+    before = model[0].running_mean.clone()
+    train.recompute_batch_norm(model, iter(batches), 0, runtime)        # 0: the running averages stay
+    assert torch.equal(model[0].running_mean, before)
+
+
+def test_precise_batch_norm_leaves_the_training_trajectory_unchanged(small_sample: Path, output_dir: Path) -> None:
+    plain = train.train(tiny_config(small_sample, linked_output(output_dir, "plain"), epochs=1), progress=False)
+    precise = train.train(tiny_config(small_sample, linked_output(output_dir, "precise"), epochs=1,
+                                      precise_bn_batches=3), progress=False)
+    first = torch.load(plain / "last.pt", weights_only=True)["model"]
+    second = torch.load(precise / "last.pt", weights_only=True)["model"]
+    weights = [key for key in first if "running" not in key and "num_batches" not in key]
+    assert all(torch.equal(first[key], second[key]) for key in weights)
+    assert not all(torch.equal(first[key], second[key]) for key in first if "running_mean" in key)
