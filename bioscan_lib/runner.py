@@ -68,12 +68,13 @@ def run_notebook(notebook: Path, parameters: dict[str, Any], out_dir: Path, forc
     return executed
 
 
-def run_profile(profile_name: str = "sample", only: list[str] | None = None, force: bool = False) -> Path:
-    """Run every numbered notebook (or `only` some) under a profile; return the profile's output folder.
+def run_profile(profile_name: str = "sample", only: list[str] | None = None, force: bool = False,
+                overrides: dict[str, Any] | None = None) -> Path:
+    """Run the numbered notebooks (or `only` some) under a profile with `overrides` applied; return its output folder.
 
     A notebook is skipped when its source and parameters match its last successful run, unless an earlier one reran.
     """
-    profile = load_profile(profile_name)
+    profile = {**load_profile(profile_name), **(overrides or {})}
     ensure_sample(profile)
     out_dir = resolve_path(profile["output_dir"])
     skipped = {str(number) for number in profile.get("skip_notebooks", [])}
