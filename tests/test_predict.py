@@ -8,35 +8,21 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tiny_run import TINY
 
 from bioscan_lib import cli
 from bioscan_lib.classify import predict, train
 from bioscan_lib.config import TrainConfig
 from bioscan_lib.preprocess.packages import PhotoSource
 
-TINY = {
-    "model": "test_resnet",
-    "pretrained": False,
-    "image_size": 40,
-    "crop_size": 32,
-    "batch_size": 16,
-    "lr": 0.05,
-    "lr_milestones": [1],
-    "workers": 0,
-    "topk": [1, 3],
-    "profile": "test",
-    "epochs": 1,
-    "seed": 3,
-    "package": "bioscan1m/images/original_256",
-    "experiment": "large_insect_order",
-}
-
 
 @pytest.fixture(scope="module")
 def run_dir(small_sample: Path, output_with_splits) -> Path:
     """A one-epoch tiny order classifier trained on the small sample."""
     out = output_with_splits()
-    return train.train(TrainConfig(**{**TINY, "data_root": str(small_sample), "output_dir": str(out)}), progress=False)
+    return train.train(
+        TrainConfig(**{**TINY, "epochs": 1, "data_root": str(small_sample), "output_dir": str(out)}), progress=False
+    )
 
 
 @pytest.fixture(scope="module")

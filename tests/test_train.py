@@ -14,26 +14,11 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from tiny_run import TINY
 
 from bioscan_lib.classify import train
 from bioscan_lib.config import TrainConfig
 from bioscan_lib.split import rules as split
-
-TINY = {
-    "model": "test_resnet",
-    "pretrained": False,
-    "image_size": 40,
-    "crop_size": 32,
-    "batch_size": 16,
-    "lr": 0.05,
-    "lr_milestones": [1],
-    "workers": 0,
-    "topk": [1, 3],
-    "profile": "test",
-    "package": "bioscan1m/images/original_256",
-    "experiment": "large_insect_order",
-    "seed": 3,
-}
 
 
 @pytest.fixture(scope="module")
