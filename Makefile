@@ -28,9 +28,11 @@ sample: setup
 	$(BIN)/bioscan-repro prepare --profile $(PROFILE)
 
 reproduce: sample
-	$(BIN)/bioscan-repro run --profile $(PROFILE) $(RUN_FLAGS)
+	$(BIN)/bioscan-repro reproduce --profile $(PROFILE) $(RUN_FLAGS)
 
 test: sample
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 

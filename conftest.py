@@ -1,5 +1,6 @@
 """pytest settings for the whole suite: nbval waits longer for a busy kernel's outputs; the checks of the trained
 numbers run last, on what the notebooks nbval has just executed."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -4,6 +4,7 @@ Each measurement runs in a fresh process so that wall time and peak memory (max 
 Targets (issue 2): suite under 20 s and 4 GB peak on 2 cores, at least 3x faster than the baseline (warm cache).
 Usage: python benchmarks/bench_metadata.py [--tsv PATH]   (the full-scale TSV is generated when absent)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,14 +13,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bioscan_lib.metadata import cache_path
-from bioscan_lib.paths import resolve_path
-from bioscan_lib.sample import write_full_scale_metadata
+from bioscan_lib.core.paths import resolve_path
+from bioscan_lib.dataset.metadata import cache_path
+from bioscan_lib.sample.release import write_full_scale_metadata
 
 MEASURE = """
 import json, resource, sys, time
 import pandas as pd
-from bioscan_lib import metadata, statistics
+from bioscan_lib.dataset import metadata
+from bioscan_lib.dataset import statistics
 start = time.perf_counter()
 if sys.argv[1] == "baseline":
     frame = pd.read_csv(sys.argv[2], sep="\\t", low_memory=False)
@@ -40,7 +42,9 @@ def measure(kind: str, tsv: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tsv", type=Path, default=resolve_path("data/full_scale") / "BIOSCAN_Insect_Dataset_metadata.tsv")
+    parser.add_argument(
+        "--tsv", type=Path, default=resolve_path("data/full_scale") / "BIOSCAN_Insect_Dataset_metadata.tsv"
+    )
     tsv = parser.parse_args().tsv
     if not tsv.is_file():
         print(f"generating the full-scale metadata at {tsv} …", flush=True)

@@ -9,6 +9,7 @@ Usage: .venv/bin/python benchmarks/bench_preprocess.py [--images DIR] [--count N
 Per-core figures are images per CPU-second of one process (ImageMagick: CPU time of its child processes). The
 published DETR is timed with random weights (same compute), on one CPU thread, and on the GPU when there is one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bioscan_lib import images, preprocess
-from bioscan_lib.crop import WORKING_SIZE, DetrDetector, SpecimenCropper
-from bioscan_lib.sample_images import ORDERS_DRAWN, draw_photo
+from bioscan_lib.preprocess import packages as images
+from bioscan_lib.preprocess import process as preprocess
+from bioscan_lib.preprocess.crop import WORKING_SIZE, DetrDetector, SpecimenCropper
+from bioscan_lib.sample.photographs import ORDERS_DRAWN, draw_photo
 
 FULL_SIZE = (2880, 2160)
 RESIZE = "convert -resize x256, one process per image"
@@ -35,8 +37,10 @@ RESIZE = "convert -resize x256, one process per image"
 def generated_photographs(count: int, seed: int = 7) -> list[bytes]:
     """`count` synthetic full-size CBG photographs as JPEG bytes."""
     rng = np.random.default_rng(seed)
-    return [images.encode_jpeg(draw_photo(ORDERS_DRAWN[k % len(ORDERS_DRAWN)], "Benchidae", rng, size=FULL_SIZE)[0])
-            for k in range(count)]
+    return [
+        images.encode_jpeg(draw_photo(ORDERS_DRAWN[k % len(ORDERS_DRAWN)], "Benchidae", rng, size=FULL_SIZE)[0])
+        for k in range(count)
+    ]
 
 
 def real_photographs(folder: Path) -> list[bytes]:
@@ -86,8 +90,11 @@ def per_core_imagemagick(convert: str, files: list[Path], out_dir: Path, crops: 
         if crops is not None:
             left, top, right, bottom = crops[index]
             cut = ["-crop", f"{right - left}x{bottom - top}+{left}+{top}", "+repage"]
-        subprocess.run([convert, str(file), *cut, "-resize", "x256", str(out_dir / f"{index}.jpg")], check=True,
-                       env={**os.environ, "MAGICK_THREAD_LIMIT": "1"})
+        subprocess.run(
+            [convert, str(file), *cut, "-resize", "x256", str(out_dir / f"{index}.jpg")],
+            check=True,
+            env={**os.environ, "MAGICK_THREAD_LIMIT": "1"},
+        )
     return len(files) / (children_cpu() - start)
 
 
@@ -145,13 +152,26 @@ def per_core_table(sets: dict[str, list[bytes]], folder: Path) -> pd.DataFrame:
                 ("crop", crop, f"DETR-R50 ({detr:.2f}/s) + convert -crop -resize", 1 / (1 / detr + 1 / cut_baseline)),
             ]
         for stage, ours, approach, theirs in baselines:
-            rows.append({"photographs": f"{name} ({len(photographs)})", "stage": stage, "ours": round(ours, 1),
-                         "published approach": approach if theirs else f"{approach}: ImageMagick absent",
-                         "theirs": round(theirs, 2) if theirs else float("nan"),
-                         "ratio": f"{ours / theirs:.1f}x" if theirs else "-"})
-        rows.append({"photographs": f"{name} ({len(photographs)})", "stage": "decode", "ours": round(decode, 1),
-                     "published approach": f"(the JPEG decode to {WORKING_SIZE} px alone, which every crop pays)",
-                     "theirs": float("nan"), "ratio": "-"})
+            rows.append(
+                {
+                    "photographs": f"{name} ({len(photographs)})",
+                    "stage": stage,
+                    "ours": round(ours, 1),
+                    "published approach": approach if theirs else f"{approach}: ImageMagick absent",
+                    "theirs": round(theirs, 2) if theirs else float("nan"),
+                    "ratio": f"{ours / theirs:.1f}x" if theirs else "-",
+                }
+            )
+        rows.append(
+            {
+                "photographs": f"{name} ({len(photographs)})",
+                "stage": "decode",
+                "ours": round(decode, 1),
+                "published approach": f"(the JPEG decode to {WORKING_SIZE} px alone, which every crop pays)",
+                "theirs": float("nan"),
+                "ratio": "-",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -171,18 +191,24 @@ def throughput(photographs: list[bytes], folder: Path, count: int, workers: int)
         start, cpu_start = time.perf_counter(), children_cpu() + time.process_time()
         result = function(source, folder / "out", ("folder",), workers=workers)
         elapsed, cpu = time.perf_counter() - start, children_cpu() + time.process_time() - cpu_start
-        print(f"{stage} throughput, {workers} processes, {result.written} images: "
-              f"{result.written / elapsed:.1f} images/s wall ({result.written / max(elapsed - start_up, 1e-9):.1f} "
-              f"without the pool's {start_up:.1f} s start-up); {workers * result.written / cpu:.1f} images/s "
-              f"on {workers} cores by CPU time (pool, I/O and packing included)")
+        print(
+            f"{stage} throughput, {workers} processes, {result.written} images: "
+            f"{result.written / elapsed:.1f} images/s wall ({result.written / max(elapsed - start_up, 1e-9):.1f} "
+            f"without the pool's {start_up:.1f} s start-up); {workers * result.written / cpu:.1f} images/s "
+            f"on {workers} cores by CPU time (pool, I/O and packing included)"
+        )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=Path, help="a folder of real full-size photographs, timed as their own set")
-    parser.add_argument("--count", type=int, default=12, help="synthetic full-size photographs to generate (default %(default)s)")
+    parser.add_argument(
+        "--count", type=int, default=12, help="synthetic full-size photographs to generate (default %(default)s)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes for the throughput run (default %(default)s)")
-    parser.add_argument("--throughput-images", type=int, default=1000, help="images in the throughput run (default %(default)s)")
+    parser.add_argument(
+        "--throughput-images", type=int, default=1000, help="images in the throughput run (default %(default)s)"
+    )
     arguments = parser.parse_args()
 
     sets = {"generated": generated_photographs(arguments.count)}
@@ -193,15 +219,21 @@ def main() -> int:
         table = per_core_table(sets, folder)
         print(f"\nImages per second per core (one process), {FULL_SIZE[0]}x{FULL_SIZE[1]} JPEGs")
         print(table.to_string(index=False))
-        throughput([data for photographs in sets.values() for data in photographs], folder, arguments.throughput_images,
-                   arguments.workers)
+        throughput(
+            [data for photographs in sets.values() for data in photographs],
+            folder,
+            arguments.throughput_images,
+            arguments.workers,
+        )
     import torch
 
     if torch.cuda.is_available():
         photographs = [data for photographs in sets.values() for data in photographs]
         rate = detr_rate((photographs * (1 + 100 // len(photographs)))[:100], "cuda")
-        print(f"\nThe published detector on {torch.cuda.get_device_name()}: {rate:.1f} images/s "
-              f"(DETR-R50, float32, one photograph at a time, resize and normalisation included)")
+        print(
+            f"\nThe published detector on {torch.cuda.get_device_name()}: {rate:.1f} images/s "
+            f"(DETR-R50, float32, one photograph at a time, resize and normalisation included)"
+        )
     return 0
 
 

@@ -8,6 +8,7 @@
 
     .venv/bin/python benchmarks/bench_train.py [--iterations 3] [--batch-size 8] [--images 300] [--workers 0]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,12 +19,16 @@ import pandas as pd
 import timm
 import torch
 
-from bioscan_lib.data import PackageDataset, eval_transform, make_loader
-from bioscan_lib.images import decode_image, open_package
-from bioscan_lib.metadata import find_metadata, read_metadata
-from bioscan_lib.paths import resolve_path
+from bioscan_lib.classify.data import PackageDataset, eval_transform, make_loader
+from bioscan_lib.core.paths import resolve_path
+from bioscan_lib.dataset.metadata import find_metadata, read_metadata
+from bioscan_lib.preprocess.packages import decode_image, open_package
 
-PACKAGES = {"folder": "bioscan1m/images/original_256", "zip": "release/original_256.zip", "hdf5": "release/original_256.hdf5"}
+PACKAGES = {
+    "folder": "bioscan1m/images/original_256",
+    "zip": "release/original_256.zip",
+    "hdf5": "release/original_256.hdf5",
+}
 
 
 class ReopenEachImage(PackageDataset):
@@ -38,7 +43,9 @@ class ReopenEachImage(PackageDataset):
         return self.transform(decode_image(data, shorter_side=self.decode_size)), int(self.labels[index])
 
 
-def training_rate(name: str, device: torch.device, batch_size: int, iterations: int, bf16: bool, channels_last: bool) -> float:
+def training_rate(
+    name: str, device: torch.device, batch_size: int, iterations: int, bf16: bool, channels_last: bool
+) -> float:
     """Training images per second of a randomly initialised model on random 224 px batches."""
     torch.manual_seed(0)
     model = timm.create_model(name, pretrained=False, num_classes=16).to(device)
@@ -55,7 +62,7 @@ def training_rate(name: str, device: torch.device, batch_size: int, iterations: 
         loss.backward()
         optimizer.step()
 
-    step()   # warm-up
+    step()  # warm-up
     if device.type == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()
@@ -78,7 +85,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["resnet50", "vit_base_patch16_224"])
     parser.add_argument("--iterations", type=int, default=3, help="timed training steps per model and setting")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--data-root", default="data/sample", help="holds bioscan1m/ and release/ (the sample's layout)")
+    parser.add_argument(
+        "--data-root", default="data/sample", help="holds bioscan1m/ and release/ (the sample's layout)"
+    )
     parser.add_argument("--images", type=int, default=300, help="images read per package")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers for the loading benchmark")
     arguments = parser.parse_args()
@@ -89,9 +98,18 @@ def main() -> None:
     for name in arguments.models:
         slow = training_rate(name, device, arguments.batch_size, arguments.iterations, False, False)
         fast = training_rate(name, device, arguments.batch_size, arguments.iterations, device.type == "cuda", True)
-        rows.append({"model": name, "device": device.type, f"{baseline} img/s": round(slow, 1),
-                     f"{candidate} img/s": round(fast, 1), "ratio": round(fast / slow, 2)})
-    print(f"Training at 224 px, batch {arguments.batch_size}, {arguments.iterations} timed steps, {torch.get_num_threads()} threads")
+        rows.append(
+            {
+                "model": name,
+                "device": device.type,
+                f"{baseline} img/s": round(slow, 1),
+                f"{candidate} img/s": round(fast, 1),
+                "ratio": round(fast / slow, 2),
+            }
+        )
+    print(
+        f"Training at 224 px, batch {arguments.batch_size}, {arguments.iterations} timed steps, {torch.get_num_threads()} threads"
+    )
     print(pd.DataFrame(rows).to_string(index=False))
 
     root = resolve_path(arguments.data_root)
@@ -100,14 +118,22 @@ def main() -> None:
     except FileNotFoundError as error:
         print(f"\nData loading skipped: {error}")
         return
-    records = pd.DataFrame({"image_file": frame["image_file"].astype(str), "chunk_number": frame["chunk_number"].astype(int), "label": 0})
+    records = pd.DataFrame(
+        {"image_file": frame["image_file"].astype(str), "chunk_number": frame["chunk_number"].astype(int), "label": 0}
+    )
     rows = []
     for kind, package in PACKAGES.items():
         path = Path(root) / package
         once = loading_rate(PackageDataset(path, records, eval_transform(), 256), arguments.workers)
         reopen = loading_rate(ReopenEachImage(path, records, eval_transform(), 256), arguments.workers)
-        rows.append({"format": kind, "opened once img/s": round(once, 1), "reopened per image img/s": round(reopen, 1),
-                     "ratio": round(once / reopen, 2)})
+        rows.append(
+            {
+                "format": kind,
+                "opened once img/s": round(once, 1),
+                "reopened per image img/s": round(reopen, 1),
+                "ratio": round(once / reopen, 2),
+            }
+        )
     print(f"\nData loading of {len(records)} images to 224 px tensors, {arguments.workers} workers")
     print(pd.DataFrame(rows).to_string(index=False))
 

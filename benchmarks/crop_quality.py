@@ -9,6 +9,7 @@ with it (target: at least 0.6 on every pair) and our crop's area over the offici
 photograph the crop box and its share of the photograph are printed; `--sheet` saves the photographs with
 their crop boxes beside the crops, to check by eye that each crop holds the whole specimen.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from bioscan_lib import images
-from bioscan_lib.crop import SpecimenCropper, box_iou, draw_box, match_crop_box
+from bioscan_lib.preprocess import packages as images
+from bioscan_lib.preprocess.crop import SpecimenCropper, box_iou, draw_box, match_crop_box
 
 TARGET_IOU = 0.6
 
@@ -36,14 +37,16 @@ def pair_figures(folder: Path, cropper: SpecimenCropper) -> pd.DataFrame:
         original = np.asarray(images.decode_image(original_path.read_bytes()))
         official, score = match_crop_box(original, np.asarray(images.decode_image(cropped_path.read_bytes())))
         ours = cropper.crop_box(original_path.read_bytes())[0]
-        rows.append({
-            "image": original_path.name.split(".")[0],
-            "official_box": tuple(int(v) for v in official),
-            "match_score": round(score, 3),
-            "our_box": tuple(int(v) for v in ours),
-            "iou": round(box_iou(ours, official), 3),
-            "area_ratio": round(ours.width * ours.height / (official.width * official.height), 2),
-        })
+        rows.append(
+            {
+                "image": original_path.name.split(".")[0],
+                "official_box": tuple(int(v) for v in official),
+                "match_score": round(score, 3),
+                "our_box": tuple(int(v) for v in ours),
+                "iou": round(box_iou(ours, official), 3),
+                "area_ratio": round(ours.width * ours.height / (official.width * official.height), 2),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -57,15 +60,19 @@ def full_size_figures(folder: Path, cropper: SpecimenCropper) -> tuple[pd.DataFr
         box, look, scale = cropper.crop_box(data)
         encoded, _ = cropper(data)
         width, height = look.width * scale, look.height * scale
-        rows.append({
-            "image": path.name,
-            "crop_box": tuple(int(v) for v in box),
-            "crop_share_of_photo": round(box.width * box.height / (width * height), 3),
-            "inside_photo": box.left >= 0 and box.top >= 0 and box.right <= width and box.bottom <= height,
-        })
+        rows.append(
+            {
+                "image": path.name,
+                "crop_box": tuple(int(v) for v in box),
+                "crop_share_of_photo": round(box.width * box.height / (width * height), 3),
+                "inside_photo": box.left >= 0 and box.top >= 0 and box.right <= width and box.bottom <= height,
+            }
+        )
         marked = images.resize_shorter_side(draw_box(look, box.scaled(1 / scale), width=2), 256)
         crop_image = Image.open(io.BytesIO(encoded))
-        picture = Image.new("RGB", (marked.width + crop_image.width + 8, max(marked.height, crop_image.height)), "white")
+        picture = Image.new(
+            "RGB", (marked.width + crop_image.width + 8, max(marked.height, crop_image.height)), "white"
+        )
         picture.paste(marked, (0, 0))
         picture.paste(crop_image, (marked.width + 8, 0))
         pictures.append(picture)
@@ -86,8 +93,10 @@ def main() -> int:
     if len(pairs):
         print("Pairs (original_256 vs the published crop):")
         print(pairs.to_string(index=False))
-        print(f"lowest IoU {pairs['iou'].min():.3f} (target >= {TARGET_IOU}); "
-              f"mean area ratio ours/official {pairs['area_ratio'].mean():.2f}")
+        print(
+            f"lowest IoU {pairs['iou'].min():.3f} (target >= {TARGET_IOU}); "
+            f"mean area ratio ours/official {pairs['area_ratio'].mean():.2f}"
+        )
     if len(full):
         print("\nFull-size photographs:")
         print(full.to_string(index=False))

@@ -9,10 +9,12 @@ stated minimum) for `tests/test_trained_numbers.py`. A setting already measured 
     .venv/bin/python benchmarks/numerics_spread.py                 # every setting, print the spread
     .venv/bin/python benchmarks/numerics_spread.py --write tests/expected/sample_trained_numbers.yaml
 """
+
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import platform
@@ -21,8 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-from bioscan_lib import numbers, runner, train
-from bioscan_lib.paths import load_profile, resolve_path
+from bioscan_lib.config import load_profile, profile_from
+from bioscan_lib.core.paths import resolve_path
+from bioscan_lib.report import numbers, runner
 
 PROFILE = "sample"
 STAGES_BEFORE = ["01", "02", "03", "04", "05"]
@@ -36,23 +39,29 @@ SETTINGS: dict[str, tuple[dict[str, str], dict[str, object], bool]] = {
     "onednn_avx2": ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, {}, True),
     "mkl_compatible": ({"MKL_CBWR": "COMPATIBLE"}, {}, True),
     "mkl_avx2": ({"MKL_CBWR": "AVX2"}, {}, True),
-    "one_thread": ({}, {"train_threads": 1}, True),
+    "one_thread": ({}, {"train_changes": {"threads": 1}}, True),
     "onednn_off": ({}, {}, False),
     "portable": ({"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_CBWR": "COMPATIBLE"}, {}, True),
 }
 MARGIN = 2.0
 MINIMUM = {  # the smallest tolerance of a kind, for kinds that moved little or not at all on the measuring machine
-    "curve_accuracy": 0.02, "curve_loss": 0.10, "test_accuracy": 0.01, "test_threshold": 0.02, "best_epoch": 1.0,
-    "test_samples": 1.0, "heldout_score": 0.02, "heldout_threshold": 0.02, "heldout_confidence": 0.02,
+    "curve_accuracy": 0.02,
+    "curve_loss": 0.10,
+    "test_accuracy": 0.01,
+    "test_threshold": 0.02,
+    "best_epoch": 1.0,
+    "test_samples": 1.0,
+    "heldout_score": 0.02,
+    "heldout_threshold": 0.02,
+    "heldout_confidence": 0.02,
     "heldout_label": 0.02,
 }
 
 
 def run_names(profile: dict) -> tuple[list[str], str]:
     """The training runs notebook 06 makes under the profile, and the run notebook 08 labels with."""
-    settings = train.profile_settings(profile)
-    runs = [train.run_name(train.config_from({**settings, "experiment": e})) for e in profile["train_experiments"]]
-    return runs, profile["run"]
+    parsed = profile_from(profile)
+    return [config.run_name for config in parsed.train_configs()], parsed.generalization_run()
 
 
 def prepare_folder(folder: Path, split_dir: Path, mkldnn: bool) -> dict[str, str]:
@@ -79,7 +88,7 @@ def measure(name: str, folder: Path, profile: dict, split_dir: Path, force: bool
     os.environ.update(variables)
     started = time.perf_counter()
     try:
-        runner.run_profile(PROFILE, STAGES, force=True, overrides={"output_dir": str(folder), **parameters})
+        runner.execute_profile(PROFILE, STAGES, force=True, overrides={"output_dir": str(folder), **parameters})
     finally:
         for key, value in before.items():
             os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
@@ -111,15 +120,21 @@ def allowed(kind: str, spread: float) -> float | None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS),
-                        help="settings to measure; the first is the baseline (default: all, baseline first)")
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        default=list(SETTINGS),
+        choices=list(SETTINGS),
+        help="settings to measure; the first is the baseline (default: all, baseline first)",
+    )
     parser.add_argument("--folder", default="outputs/numerics", help="scratch output folders, one per setting")
     parser.add_argument("--force", action="store_true", help="measure again settings already measured")
     parser.add_argument("--write", help="record the baseline's numbers and the tolerances in this YAML file")
     arguments = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     profile = load_profile(PROFILE)
-    runner.run_profile(PROFILE, STAGES_BEFORE)  # the sample, its splits and its crops (skipped when up to date)
+    runner.execute_profile(PROFILE, STAGES_BEFORE)  # the sample, its splits and its crops (skipped when up to date)
     split_dir = resolve_path(profile["output_dir"]) / "split"
     root = resolve_path(arguments.folder)
     measured = {name: measure(name, root / name, profile, split_dir, arguments.force) for name in arguments.settings}
@@ -128,23 +143,31 @@ def main() -> int:
     baseline = measured[baseline_name]
     table = {name: numbers.differences(measured[name], baseline) for name in others}
     spread = {kind: max((table[name].get(kind, 0.0) for name in others), default=0.0) for kind in numbers.KINDS}
-    tolerances = {kind: numbers.Tolerance(allowed(kind, spread[kind]), round(spread[kind], 6)) for kind in numbers.KINDS}
+    tolerances = {
+        kind: numbers.Tolerance(allowed(kind, spread[kind]), round(spread[kind], 6)) for kind in numbers.KINDS
+    }
 
     width = max(map(len, numbers.KINDS))
-    print(f"\nLargest difference from '{baseline_name}', per kind of number ({len(baseline)} numbers; "
-          f"losses relative, labels as the share of photographs that differ):")
+    print(
+        f"\nLargest difference from '{baseline_name}', per kind of number ({len(baseline)} numbers; "
+        f"losses relative, labels as the share of photographs that differ):"
+    )
     print(f"{'kind':<{width}}  " + "  ".join(f"{name:>14}" for name in others) + f"  {'spread':>8}  {'allowed':>8}")
     for kind in numbers.KINDS:
         cells = "  ".join(f"{table[name].get(kind, 0.0):>14.4g}" for name in others)
         limit = tolerances[kind].allowed
-        print(f"{kind:<{width}}  {cells}  {spread[kind]:>8.4g}  {'not compared' if limit is None else f'{limit:>8.4g}'}")
+        print(
+            f"{kind:<{width}}  {cells}  {spread[kind]:>8.4g}  {'not compared' if limit is None else f'{limit:>8.4g}'}"
+        )
     if arguments.write:
-        header = (f"Trained-model numbers of the sample profile (notebooks 06-08), recorded from the '{baseline_name}' "
-                  f"setting\nby benchmarks/numerics_spread.py on {processor()} ({os.cpu_count()} cores), torch {__import__('torch').__version__}.\n"
-                  f"measured: the largest difference from '{baseline_name}' over the settings {', '.join(others)}.\n"
-                  f"allowed: {MARGIN:g} times measured, at least a minimum per kind, rounded up to two digits; null: not\n"
-                  "compared (labels and scores of held-out photographs under another imaging set-up hang on rounding).\n"
-                  "Regenerate with: .venv/bin/python benchmarks/numerics_spread.py --write <this file>")
+        header = (
+            f"Trained-model numbers of the sample profile (notebooks 06-08), recorded from the '{baseline_name}' "
+            f"setting\nby benchmarks/numerics_spread.py on {processor()} ({os.cpu_count()} cores), torch {__import__('torch').__version__}.\n"
+            f"measured: the largest difference from '{baseline_name}' over the settings {', '.join(others)}.\n"
+            f"allowed: {MARGIN:g} times measured, at least a minimum per kind, rounded up to two digits; null: not\n"
+            "compared (labels and scores of held-out photographs under another imaging set-up hang on rounding).\n"
+            "Regenerate with: .venv/bin/python benchmarks/numerics_spread.py --write <this file>"
+        )
         path = numbers.write_expectations(resolve_path(arguments.write), baseline, tolerances, header)
         print(f"\nwrote {path}")
     return 0

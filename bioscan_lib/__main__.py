@@ -1,4 +1,5 @@
 """`python -m bioscan_lib` is the `bioscan-repro` command."""
-from .cli import main
+
+from bioscan_lib.cli import main
 
 raise SystemExit(main())

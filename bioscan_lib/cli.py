@@ -1,12 +1,504 @@
-"""The `bioscan-repro` command: one subcommand per pipeline stage, each defined beside its stage's code."""
+"""The `bioscan-repro` command: one subcommand per pipeline stage, each a thin adapter over a library function.
+
+Stage modules are imported by the subcommand that runs, so `--help` stays fast without importing torch.
+"""
+
 from __future__ import annotations
 
 import argparse
-import importlib
+import dataclasses
+import logging
+import os
 import sys
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
 
-# Each module defines `add_cli(subparsers)`, adding its subcommand(s) with `set_defaults(run=callable)`.
-STAGE_MODULES = ("runner", "report", "sample", "statistics", "download", "extract", "split", "preprocess", "train", "evaluate", "sweep", "predict")
+from bioscan_lib.config import TrainConfig
+
+Handler = Callable[[argparse.Namespace], int]
+PROFILE_HELP = "parameter file params/<profile>.yaml (default %(default)s)"
+
+
+def _profile_option(parser: argparse.ArgumentParser, default: str = "sample") -> None:
+    parser.add_argument("--profile", default=default, help=PROFILE_HELP)
+
+
+# 01 download ----------------------------------------------------------------------------------------------------------
+
+
+def _download(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.download import DownloadSettings, catalog, extract, fetch
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    settings = DownloadSettings(timeout=arguments.timeout, attempts=arguments.attempts)
+    parts = catalog.parse_parts(arguments.parts) if arguments.parts else None
+    drive_ids = catalog.read_drive_ids(arguments.drive_ids) if arguments.drive_ids else None
+    try:
+        with fetch.mirror_url(arguments.mirror, Path.cwd()) as mirror:
+            results = fetch.download_files(
+                arguments.names,
+                arguments.root,
+                mirror=mirror,
+                all_metadata=arguments.all_metadata,
+                package=arguments.package,
+                file_format=arguments.format,
+                parts=parts,
+                drive_ids=drive_ids,
+                settings=settings,
+            )
+    except fetch.DownloadError as error:
+        print(f"bioscan-repro download: {error}", file=sys.stderr)
+        return 1
+    print(fetch.download_status(results).to_string(index=False))
+    if not arguments.extract:
+        return 0
+    extracted = extract.extract_archives([r.path for r in results if r.path.suffix == ".zip"], arguments.root)
+    return _print_counts(extract.check_extraction(arguments.root, extracted))
+
+
+def _extract(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.download import extract
+
+    results = extract.extract_archives(arguments.archives, arguments.root)
+    print(extract.extraction_table(results).to_string(index=False))
+    return _print_counts(extract.check_extraction(arguments.root, results, arguments.metadata))
+
+
+def _print_counts(counts) -> int:
+    """Print the image counts against the metadata; status 1 when images named in the metadata are missing."""
+    print(counts.to_string(index=False))
+    return 0 if (counts["missing"] == 0).all() else 1
+
+
+def _add_download(subparsers: argparse._SubParsersAction) -> None:
+    from bioscan_lib.download import FULL_PACKAGES, RESIZED_PACKAGES, DownloadSettings
+
+    parser = subparsers.add_parser(
+        "download",
+        help="download published files from Zenodo, HuggingFace, Google Drive or a mirror, verified",
+        description="Download BIOSCAN-1M files: streamed, resumed with Range requests, retried, md5-verified "
+        "where published (sha256 recorded otherwise), renamed into place only when complete.",
+    )
+    parser.add_argument("names", nargs="*", metavar="NAME", help="published file names; shell wildcards allowed")
+    parser.add_argument("--root", required=True, type=Path, help="download root (files go to their catalog places)")
+    parser.add_argument("--all-metadata", action="store_true", help="both metadata files (TSV and JSON-LD)")
+    parser.add_argument("--package", choices=RESIZED_PACKAGES + FULL_PACKAGES, help="an image package")
+    parser.add_argument("--format", choices=("zip", "hdf5"), default="zip", help="format of --package (default zip)")
+    parser.add_argument("--parts", help="parts of a full-size package, like 1-10,12 (default all 113)")
+    parser.add_argument(
+        "--mirror",
+        help="base URL (http://, file://) or local folder replacing the hosts, "
+        "or loopback:<folder> to serve a folder on 127.0.0.1",
+    )
+    parser.add_argument("--drive-ids", type=Path, help="file of `name:id` lines giving Google Drive file ids")
+    parser.add_argument("--extract", action="store_true", help="extract downloaded ZIPs into <root>/bioscan1m/images")
+    parser.add_argument("--timeout", type=float, default=DownloadSettings.timeout, help="seconds (default %(default)s)")
+    parser.add_argument(
+        "--attempts",
+        type=int,
+        default=DownloadSettings.attempts,
+        help="consecutive failed attempts per host (default %(default)s)",
+    )
+    parser.set_defaults(handler=_download)
+
+    parser = subparsers.add_parser(
+        "extract",
+        help="extract downloaded ZIP packages into <root>/bioscan1m/images and check the count",
+        description="Extract published ZIPs into <root>/bioscan1m/images/<package>/part<N>/<file> (resumable; members "
+        "leaving that folder are refused), then count the images against the metadata.",
+    )
+    parser.add_argument("archives", nargs="+", type=Path, metavar="ARCHIVE", help="downloaded ZIP files")
+    parser.add_argument("--root", required=True, type=Path, help="dataset root (holding or to hold bioscan1m/)")
+    parser.add_argument("--metadata", type=Path, help="metadata TSV for the count check (default: found under --root)")
+    parser.set_defaults(handler=_extract)
+
+
+# 02 dataset statistics ------------------------------------------------------------------------------------------------
+
+
+def _statistics(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.dataset.metadata import read_metadata
+    from bioscan_lib.dataset.statistics import write_statistics
+
+    written = write_statistics(read_metadata(arguments.metadata), arguments.output)
+    print(f"{len(written)} tables and figures written under {arguments.output}")
+    return 0
+
+
+def _add_statistics(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("statistics", help="dataset statistics tables and figures from the metadata")
+    parser.add_argument("--metadata", required=True, help="metadata TSV, or a folder holding it")
+    parser.add_argument("--output", required=True, help="output folder (tables/ and figures/ are made inside)")
+    parser.set_defaults(handler=_statistics)
+
+
+# 03 split -------------------------------------------------------------------------------------------------------------
+
+
+def _split(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.dataset.metadata import find_metadata, read_metadata
+    from bioscan_lib.split import rules
+
+    source = find_metadata(arguments.metadata)
+    if Path(arguments.output).resolve() == source.resolve():
+        raise ValueError(f"--output {arguments.output} is the source metadata; write the split to a new file.")
+    frame = rules.make_splits(read_metadata(source), arguments.seed, arguments.medium_size, arguments.small_size)
+    rules.write_split(frame, arguments.output)
+    print(rules.split_size_table(frame).to_string(index=False))
+    print(f"wrote {arguments.output} and its class lists classes_<experiment>.csv beside it")
+    return 0
+
+
+def _add_split(subparsers: argparse._SubParsersAction) -> None:
+    from bioscan_lib.split import SIZES
+
+    parser = subparsers.add_parser("split", help="make the six experiments' train/validation/test splits")
+    parser.add_argument("--metadata", required=True, help="the metadata TSV (or the folder holding it)")
+    parser.add_argument("--output", required=True, help="the split TSV to write (never the source)")
+    parser.add_argument("--seed", type=int, default=2023, help="seed of the shuffles (default 2023)")
+    parser.add_argument("--medium-size", type=int, default=SIZES["medium"], help="samples of the Medium experiments")
+    parser.add_argument("--small-size", type=int, default=SIZES["small"], help="samples of the Small experiments")
+    parser.set_defaults(handler=_split)
+
+
+# 05 preprocessing -----------------------------------------------------------------------------------------------------
+
+
+def _print_stage(result) -> int:
+    import pandas as pd
+
+    print(pd.DataFrame([result.summary()]).to_string(index=False))
+    if len(result.problems):
+        print(f"{len(result.problems)} image(s) skipped; see {result.package}_problems.csv in the output folder")
+    return 0
+
+
+def _resize(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.preprocess.process import resize_package
+
+    return _print_stage(
+        resize_package(
+            arguments.input,
+            arguments.output,
+            tuple(arguments.formats or ["folder"]),
+            arguments.workers,
+            arguments.package,
+            arguments.size,
+            arguments.redo,
+        )
+    )
+
+
+def _crop(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.preprocess.process import crop_package
+
+    return _print_stage(
+        crop_package(
+            arguments.input,
+            arguments.output,
+            tuple(arguments.formats or ["folder"]),
+            arguments.workers,
+            arguments.package,
+            arguments.detector,
+            arguments.checkpoint,
+            arguments.boxes_csv,
+            arguments.size,
+            arguments.redo,
+        )
+    )
+
+
+def _package_options(parser: argparse.ArgumentParser, package: str) -> None:
+    from bioscan_lib.preprocess import FORMATS
+
+    parser.add_argument(
+        "--input", required=True, help="input package: a folder of part<N>/ folders, a published .zip or an .hdf5"
+    )
+    parser.add_argument(
+        "--output", required=True, help="dataset folder: writes images/<package>/, <package>.zip, <package>.hdf5 in it"
+    )
+    parser.add_argument(
+        "--format",
+        action="append",
+        choices=FORMATS,
+        dest="formats",
+        help="package format to write; repeat for several (default: folder)",
+    )
+    parser.add_argument("--package", default=package, help="output package name (default %(default)s)")
+    parser.add_argument("--size", type=int, default=256, help="shorter side in pixels (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: every core)")
+    parser.add_argument("--redo", action="store_true", help="process every image again, even those already written")
+
+
+def _add_preprocess(subparsers: argparse._SubParsersAction) -> None:
+    resize = subparsers.add_parser(
+        "resize", help="resize an image package to 256 px on the shorter side (original_256)"
+    )
+    _package_options(resize, "original_256")
+    resize.set_defaults(handler=_resize)
+    crop = subparsers.add_parser("crop", help="cut the specimen out of every photograph (cropped_256)")
+    _package_options(crop, "cropped_256")
+    crop.add_argument(
+        "--boxes-csv", help="write image_file,left,top,right,bottom,width,height of each crop (photograph pixels)"
+    )
+    crop.add_argument(
+        "--detector", choices=("builtin", "detr"), default="builtin", help="specimen detector (default %(default)s)"
+    )
+    crop.add_argument("--checkpoint", help="the published DETR crop tool checkpoint (with --detector detr)")
+    crop.set_defaults(handler=_crop)
+
+
+# 06 train -------------------------------------------------------------------------------------------------------------
+
+
+def _train(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.classify.train import read_summary, train
+    from bioscan_lib.config import train_config
+
+    overrides = {f.name: getattr(arguments, f.name) for f in dataclasses.fields(TrainConfig)}
+    folder = train(train_config(arguments.profile, arguments.params, overrides), progress=not arguments.quiet)
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(read_summary(folder).drop(columns="seconds").round(4).tail(3).to_string(index=False))
+        print(f"run folder: {folder}")
+    return 0
+
+
+def _train_options(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field (`--batch-size`, `--lr-milestones 20 25`, `--no-pretrained`, ...)."""
+    hints = typing.get_type_hints(TrainConfig)
+    for item in dataclasses.fields(TrainConfig):
+        flag = f"--{item.name.replace('_', '-')}"
+        default = item.default_factory() if item.default is dataclasses.MISSING else item.default
+        text = f"{item.metadata['help']} (default {default})"
+        hint = hints[item.name]
+        is_union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        kind = next(k for k in typing.get_args(hint) if k is not type(None)) if is_union else hint
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+        elif typing.get_origin(kind) is list:
+            parser.add_argument(flag, type=typing.get_args(kind)[0], nargs="+", default=None, help=text)
+        else:
+            parser.add_argument(flag, type=kind, default=None, help=text)
+
+
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train one classifier run (resumes a killed run)",
+        description="Defaults are the paper's; a --profile, then a --params file, then "
+        "the options below override them. Under `torchrun --nproc_per_node N "
+        "-m bioscan_lib train ...` one run trains on N processes.",
+    )
+    parser.add_argument("--params", help="YAML of training parameters (e.g. one of params/sweep/)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    _train_options(parser)
+    parser.set_defaults(handler=_train)
+
+
+# 07 test --------------------------------------------------------------------------------------------------------------
+
+
+def _test(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.classify import test
+
+    for folder in arguments.runs:
+        result = test.evaluate_run(
+            folder, arguments.data_root, arguments.workers, arguments.device, not arguments.quiet
+        )
+        shown = {key: round(100 * result[key], 2) for key in (*test.PAPER_COLUMNS, "majority_top1") if key in result}
+        print(f"{result['run']} (best epoch {result['best_epoch']}): {shown}")
+        print(
+            f"wrote {test.METRICS_JSON}, {test.METRICS_CSV}, {test.PER_CLASS_CSV}, {test.CONFUSION_CSV} and "
+            f"figures in {folder}"
+        )
+    return 0
+
+
+def _add_test(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("test", help="test a run's best checkpoint on the test split")
+    parser.add_argument(
+        "--run", dest="runs", nargs="+", required=True, help="run folder(s) made by `bioscan-repro train`"
+    )
+    parser.add_argument("--data-root", help="data root if it moved since training")
+    parser.add_argument("--workers", type=int, help="data-loading workers (default: the run's)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(handler=_test)
+
+
+def _sweep(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.classify import sweep
+
+    if arguments.write:
+        paths = sweep.write_sweep(arguments.folder, arguments.profile)
+        print(f"wrote {len(paths)} parameter files into {arguments.folder}")
+        return 0
+    paths = sweep.select(arguments.folder, arguments.filter)
+    if arguments.execute:
+        sweep.execute_sweep(paths)
+    else:
+        print("\n".join(sweep.command(path, arguments.nproc) for path in paths))
+    return 0
+
+
+def _add_sweep(subparsers: argparse._SubParsersAction) -> None:
+    from bioscan_lib.classify import SWEEP_FOLDER
+
+    parser = subparsers.add_parser(
+        "sweep",
+        help="the paper's 72 runs: write, list (as commands) or execute a subset",
+        description="Without --write or --execute, print one shell command per selected "
+        "run (train then test), e.g. to hand to a scheduler.",
+    )
+    parser.add_argument("--write", action="store_true", help="write one YAML per run into --folder")
+    parser.add_argument("--execute", action="store_true", help="train and test the selected runs here, one by one")
+    parser.add_argument(
+        "--filter",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="select runs, e.g. size=small loss=ce seed=1,2 model=vit_base_patch16_224",
+    )
+    _profile_option(parser, "paper")
+    parser.add_argument("--folder", default=SWEEP_FOLDER, help=f"where the files are (default {SWEEP_FOLDER})")
+    parser.add_argument("--nproc", type=int, default=1, help="processes per run in the printed commands (torchrun)")
+    parser.set_defaults(handler=_sweep)
+
+
+# 08 generalization ----------------------------------------------------------------------------------------------------
+
+
+def _predict(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.classify.predict import predict_photographs
+    from bioscan_lib.core.outputs import write_csv
+
+    table = predict_photographs(arguments.run, arguments.input, arguments.crop, arguments.top_k, arguments.threshold)
+    path = write_csv(table, arguments.output)
+    print(f"{len(table)} photographs labelled, {int(table['uncertain'].sum())} flagged uncertain; written to {path}")
+    return 0
+
+
+def _add_predict(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("predict", help="label a folder, ZIP or HDF5 of new photographs with a trained run")
+    parser.add_argument("--run", required=True, help="a training run folder (outputs/<profile>/runs/<name>)")
+    parser.add_argument("--input", required=True, help="folder (searched recursively), ZIP or HDF5 of photographs")
+    parser.add_argument(
+        "--output", required=True, help="CSV to write: image_file, top-k labels and probabilities, uncertain"
+    )
+    parser.add_argument("--crop", action="store_true", help="cut the specimen out first (for full-size photographs)")
+    parser.add_argument("--top-k", type=int, default=3, help="labels per photograph (default %(default)s)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        help="confidence below which a prediction is flagged (default: chosen on the run's validation split)",
+    )
+    parser.set_defaults(handler=_predict)
+
+
+# the whole pipeline, the report and the sample --------------------------------------------------------------------------
+
+
+def _reproduce(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.report.render import write_report
+    from bioscan_lib.report.runner import execute_profile
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    only = arguments.only.split(",") if arguments.only else None
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    out_dir = execute_profile(arguments.profile, only, arguments.force)
+    html, _ = write_report(arguments.profile)
+    print(
+        f"\nResults of profile '{arguments.profile}':\n  executed notebooks: {out_dir / 'notebooks'}"
+        f"\n  tables (CSV, Markdown): {out_dir / 'tables'}\n  figures (PNG): {out_dir / 'figures'}"
+        f"\n  report: {html} (and report.md)"
+    )
+    return 0
+
+
+def _prepare(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.config import load_profile
+    from bioscan_lib.report.runner import ensure_sample
+
+    ensure_sample(load_profile(arguments.profile))
+    print(f"profile '{arguments.profile}' is ready")
+    return 0
+
+
+def _report(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.report.render import write_report
+
+    html, markdown = write_report(arguments.profile)
+    print(f"report written: {html} and {markdown}")
+    return 0
+
+
+def _sample(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.sample.release import generate_sample, write_full_scale_metadata
+
+    if arguments.full_scale_metadata:
+        path = write_full_scale_metadata(arguments.output, arguments.seed)
+    else:
+        size = tuple(int(v) for v in arguments.image_size.lower().split("x"))
+        path = generate_sample(arguments.output, arguments.records, arguments.seed, size, force=arguments.force)
+    print(f"sample written to {path}")
+    return 0
+
+
+def _add_pipeline(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "reproduce", help="execute the numbered notebooks headless under a profile, then the report"
+    )
+    _profile_option(parser)
+    parser.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 02,03")
+    parser.add_argument("--force", action="store_true", help="rerun notebooks even if an identical run is done")
+    parser.set_defaults(handler=_reproduce)
+    parser = subparsers.add_parser(
+        "prepare", help="generate the profile's sample dataset if it uses one and it is absent"
+    )
+    _profile_option(parser)
+    parser.set_defaults(handler=_prepare)
+    parser = subparsers.add_parser("report", help="write outputs/<profile>/report.html and report.md")
+    _profile_option(parser)
+    parser.set_defaults(handler=_report)
+
+
+def _add_sample(subparsers: argparse._SubParsersAction) -> None:
+    from bioscan_lib.sample import DEFAULT_IMAGE_SIZE, DEFAULT_RECORDS, DEFAULT_SEED
+
+    parser = subparsers.add_parser("sample", help="generate the synthetic sample release (or full-scale metadata)")
+    parser.add_argument("--output", required=True, help="folder to write into")
+    parser.add_argument(
+        "--records", type=int, default=DEFAULT_RECORDS, help="number of specimens (default %(default)s)"
+    )
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default %(default)s)")
+    parser.add_argument(
+        "--image-size",
+        default="x".join(map(str, DEFAULT_IMAGE_SIZE)),
+        help="full-size photograph WIDTHxHEIGHT, up to 2880x2160 (default %(default)s)",
+    )
+    parser.add_argument(
+        "--full-scale-metadata",
+        action="store_true",
+        help="write only the 1,128,313-row metadata TSV with the published counts",
+    )
+    parser.add_argument("--force", action="store_true", help="regenerate even if a complete sample is there")
+    parser.set_defaults(handler=_sample)
+
+
+SUBCOMMANDS = (
+    _add_pipeline,
+    _add_sample,
+    _add_download,
+    _add_statistics,
+    _add_split,
+    _add_preprocess,
+    _add_train,
+    _add_test,
+    _add_sweep,
+    _add_predict,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,8 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reproduce the BIOSCAN-1M Insect paper: data, statistics, splits, preprocessing, training, tests.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in STAGE_MODULES:
-        importlib.import_module(f"bioscan_lib.{name}").add_cli(subparsers)
+    for add in SUBCOMMANDS:
+        add(subparsers)
     return parser
 
 
@@ -25,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; a known kind of bad input prints its message and exits with status 2."""
     arguments = build_parser().parse_args(argv)
     try:
-        return int(arguments.run(arguments) or 0)
+        return int(arguments.handler(arguments) or 0)
     except (FileNotFoundError, ValueError) as error:
         print(f"bioscan-repro {arguments.command}: {error}", file=sys.stderr)
         return 2

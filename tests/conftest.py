@@ -1,4 +1,5 @@
 """Shared fixtures: a small generated sample release and the full-scale metadata, each made once per session."""
+
 from __future__ import annotations
 
 import warnings
@@ -8,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bioscan_lib import sample, split
-from bioscan_lib.metadata import find_metadata, read_metadata
+from bioscan_lib.dataset.metadata import find_metadata, read_metadata
+from bioscan_lib.sample import release as sample
+from bioscan_lib.split import rules as split
 
 SMALL_RECORDS = 240
 
@@ -17,8 +19,14 @@ SMALL_RECORDS = 240
 @pytest.fixture(scope="session")
 def small_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 240-record sample release (images at 240x180) in every published format."""
-    return sample.generate_sample(tmp_path_factory.mktemp("sample"), records=SMALL_RECORDS, seed=7,
-                                  image_size=(240, 180), chunk_length=100, workers=1)
+    return sample.generate_sample(
+        tmp_path_factory.mktemp("sample"),
+        records=SMALL_RECORDS,
+        seed=7,
+        image_size=(240, 180),
+        chunk_length=100,
+        workers=1,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,19 +1,33 @@
 """The catalog of published files: completeness, hosts in order, both metadata names, part and wildcard selection."""
+
 from __future__ import annotations
 
 import pytest
 
-from bioscan_lib.catalog import (
-    METADATA_ALIAS, METADATA_NAME, catalog, lookup, parse_parts, read_drive_ids, select_files, with_drive_ids,
+from bioscan_lib.download.catalog import (
+    METADATA_ALIAS,
+    METADATA_NAME,
+    catalog,
+    lookup,
+    parse_parts,
+    read_drive_ids,
+    select_files,
+    with_drive_ids,
 )
 
 
 def test_catalog_holds_every_published_file():
     entries = catalog()
     assert len(entries) == 2 + 4 + 2 * 113
-    for name in ("BIOSCAN_Insect_Dataset_metadata.jsonld", "original_256.zip", "original_256.hdf5",
-                 "cropped_256.zip", "cropped_256.hdf5", "bioscan_images_original_full_part113.zip",
-                 "bioscan_images_cropped_full_part1.zip"):
+    for name in (
+        "BIOSCAN_Insect_Dataset_metadata.jsonld",
+        "original_256.zip",
+        "original_256.hdf5",
+        "cropped_256.zip",
+        "cropped_256.hdf5",
+        "bioscan_images_original_full_part113.zip",
+        "bioscan_images_cropped_full_part1.zip",
+    ):
         assert name in entries
     assert "bioscan_images_original_full_part114.zip" not in entries
 
@@ -53,12 +67,18 @@ def test_parse_parts():
 
 def test_selection_by_package_parts_metadata_and_wildcards():
     names = [e.name for e in select_files(package="original_full", parts=[1, 2], all_metadata=True)]
-    assert names == [METADATA_NAME, "BIOSCAN_Insect_Dataset_metadata.jsonld",
-                     "bioscan_images_original_full_part1.zip", "bioscan_images_original_full_part2.zip"]
+    assert names == [
+        METADATA_NAME,
+        "BIOSCAN_Insect_Dataset_metadata.jsonld",
+        "bioscan_images_original_full_part1.zip",
+        "bioscan_images_original_full_part2.zip",
+    ]
     assert [e.name for e in select_files(package="cropped_256", file_format="hdf5")] == ["cropped_256.hdf5"]
     assert len(select_files(["bioscan_images_cropped_full_part*.zip"])) == 113
     offered = {"bioscan_images_original_full_part5.zip", "md5sums.txt"}
-    assert [e.name for e in select_files(["*_part*.zip"], available=offered)] == ["bioscan_images_original_full_part5.zip"]
+    assert [e.name for e in select_files(["*_part*.zip"], available=offered)] == [
+        "bioscan_images_original_full_part5.zip"
+    ]
     with pytest.raises(ValueError, match="published as ZIP parts only"):
         select_files(package="original_full", file_format="hdf5")
     with pytest.raises(ValueError, match="--parts applies to"):

@@ -1,4 +1,5 @@
 """The `bioscan-repro` command line: stats and sample end to end, and clear errors with exit status 2."""
+
 from __future__ import annotations
 
 import subprocess
@@ -12,22 +13,24 @@ from bioscan_lib import cli
 
 def test_every_stage_registers_its_subcommand() -> None:
     commands = cli.build_parser()._subparsers._group_actions[0].choices
-    assert {"run", "prepare", "sample", "stats"} <= set(commands)
+    assert {"reproduce", "prepare", "sample", "statistics"} <= set(commands)
 
 
 def test_stats_writes_tables_and_figures(small_sample: Path, tmp_path: Path) -> None:
-    assert cli.main(["stats", "--metadata", str(small_sample / "bioscan1m"), "--out", str(tmp_path)]) == 0
+    assert cli.main(["statistics", "--metadata", str(small_sample / "bioscan1m"), "--output", str(tmp_path)]) == 0
     assert (tmp_path / "tables" / "dataset_statistics.md").read_text().startswith("| rank")
     assert (tmp_path / "figures" / "class_distribution.png").stat().st_size > 10_000
 
 
 def test_full_scale_metadata_option_is_documented() -> None:
-    result = subprocess.run([sys.executable, "-m", "bioscan_lib", "sample", "--help"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "bioscan_lib", "sample", "--help"], capture_output=True, text=True, check=True
+    )
     assert "--full-scale-metadata" in result.stdout
 
 
 def test_bad_metadata_exits_2_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "BIOSCAN_Insect_Dataset_metadata.tsv").write_text("processid\tsampleid\nA\tB\n")
-    assert cli.main(["stats", "--metadata", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert cli.main(["statistics", "--metadata", str(tmp_path), "--output", str(tmp_path / "out")]) == 2
     message = capsys.readouterr().err
-    assert "bioscan-repro stats:" in message and "missing column(s) name" in message
+    assert "bioscan-repro statistics:" in message and "missing column(s) name" in message

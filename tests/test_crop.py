@@ -1,4 +1,5 @@
 """The crop tool: the published enlargement and padding, the built-in detector on synthetic photographs, DETR, matching."""
+
 from __future__ import annotations
 
 import io
@@ -9,16 +10,22 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageDraw
 
-from bioscan_lib import crop, images, preprocess
-from bioscan_lib.crop import Box
-from bioscan_lib.sample_images import DEFAULT_CONDITION, ORDERS_DRAWN, draw_photo
+from bioscan_lib.preprocess import crop
+from bioscan_lib.preprocess import packages as images
+from bioscan_lib.preprocess import process as preprocess
+from bioscan_lib.preprocess.crop import Box
+from bioscan_lib.sample.photographs import DEFAULT_CONDITION, ORDERS_DRAWN, draw_photo
 
 
 @pytest.fixture(scope="module")
 def photographs() -> list[tuple[bytes, Box]]:
     """Two synthetic CBG photographs of every drawn order, as JPEG bytes with their true boxes."""
     rng = np.random.default_rng(5)
-    drawn = [draw_photo(order, f"{order}idae{k}", rng, condition=DEFAULT_CONDITION) for k in range(2) for order in ORDERS_DRAWN]
+    drawn = [
+        draw_photo(order, f"{order}idae{k}", rng, condition=DEFAULT_CONDITION)
+        for k in range(2)
+        for order in ORDERS_DRAWN
+    ]
     return [(images.encode_jpeg(photo), Box(*truth)) for photo, truth in drawn]
 
 
@@ -85,10 +92,14 @@ def _psnr(first: Image.Image, second: Image.Image) -> float:
 
 
 @pytest.mark.parametrize(("specimen_length", "decodes"), [(700, 1), (160, 2)])
-def test_a_full_size_crop_is_cut_from_one_half_scale_decode_unless_the_specimen_is_tiny(monkeypatch, specimen_length, decodes):
+def test_a_full_size_crop_is_cut_from_one_half_scale_decode_unless_the_specimen_is_tiny(
+    monkeypatch, specimen_length, decodes
+):
     data = full_size_photo(specimen_length)
     decoded, decode = [], images.decode_image
-    monkeypatch.setattr(images, "decode_image", lambda *args, **kwargs: decoded.append(decode(*args, **kwargs)) or decoded[-1])
+    monkeypatch.setattr(
+        images, "decode_image", lambda *args, **kwargs: decoded.append(decode(*args, **kwargs)) or decoded[-1]
+    )
     encoded, box = crop.SpecimenCropper()(data)
     assert [image.size for image in decoded] == [(1440, 1080), (2880, 2160)][:decodes]
     reference = images.resize_shorter_side(crop.cut_padded(decode(data), box), 256)
@@ -140,7 +151,9 @@ def test_crop_package_boxes_csv_holds_every_true_box(tmp_path, photographs):
     records = [images.ImageRecord(1, f"photo{k:02d}.jpg", data) for k, (data, _) in enumerate(photographs[:6])]
     images.write_folder(records, tmp_path / "original_full")
     boxes_csv = tmp_path / "boxes.csv"
-    result = preprocess.crop_package(tmp_path / "original_full", tmp_path / "out", ("folder",), workers=1, boxes_csv=boxes_csv)
+    result = preprocess.crop_package(
+        tmp_path / "original_full", tmp_path / "out", ("folder",), workers=1, boxes_csv=boxes_csv
+    )
     table = pd.read_csv(boxes_csv)
     assert list(table.columns) == preprocess.BOX_COLUMNS
     assert result.images == 6 and len(table) == 6
@@ -163,9 +176,18 @@ def _tiny_detr():
     from transformers import DetrConfig, DetrForObjectDetection, ResNetConfig
 
     backbone = ResNetConfig(embedding_size=8, hidden_sizes=[8, 8, 8, 8], depths=[1, 1, 1, 1], out_features=["stage4"])
-    config = DetrConfig(backbone_config=backbone, num_labels=1, d_model=16, encoder_layers=1, decoder_layers=1,
-                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=16, decoder_ffn_dim=16,
-                        num_queries=4)
+    config = DetrConfig(
+        backbone_config=backbone,
+        num_labels=1,
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=16,
+        decoder_ffn_dim=16,
+        num_queries=4,
+    )
     return DetrForObjectDetection(config).eval()
 
 
@@ -212,13 +234,18 @@ def test_an_interrupted_crop_run_keeps_its_journal_of_boxes(tmp_path, photograph
     records = [images.ImageRecord(1, f"photo{k}.jpg", data) for k, (data, _) in enumerate(photographs[:3])]
     images.write_folder(records, tmp_path / "original_full")
     encoded, box = crop.SpecimenCropper()(records[0].data)
-    images.write_folder([images.ImageRecord(1, "photo0.jpg", encoded)], tmp_path / "out" / "images" / ".cropped_256.staging")
+    images.write_folder(
+        [images.ImageRecord(1, "photo0.jpg", encoded)], tmp_path / "out" / "images" / ".cropped_256.staging"
+    )
     journal = tmp_path / "boxes.csv.journal"
-    images.write_folder([images.ImageRecord(1, "photo1.jpg", encoded)], tmp_path / "out" / "images" / ".cropped_256.staging")
+    images.write_folder(
+        [images.ImageRecord(1, "photo1.jpg", encoded)], tmp_path / "out" / "images" / ".cropped_256.staging"
+    )
     complete_row = f"photo0.jpg,{','.join(str(int(v)) for v in box)},1,1\n"
     journal.write_text(",".join(preprocess.BOX_COLUMNS) + "\n" + complete_row + "photo1.jpg,3")  # killed mid-line
-    result = preprocess.crop_package(tmp_path / "original_full", tmp_path / "out", ("zip",), workers=1,
-                                     boxes_csv=tmp_path / "boxes.csv")
+    result = preprocess.crop_package(
+        tmp_path / "original_full", tmp_path / "out", ("zip",), workers=1, boxes_csv=tmp_path / "boxes.csv"
+    )
     assert (result.written, result.already_done) == (2, 1)
     table = pd.read_csv(tmp_path / "boxes.csv")
     assert list(table["image_file"]) == ["photo0.jpg", "photo1.jpg", "photo2.jpg"]

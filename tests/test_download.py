@@ -1,7 +1,7 @@
 """Downloads against a loopback HTTP server with injected faults: each case checks outcome, message and final path."""
+
 from __future__ import annotations
 
-import argparse
 import errno
 import hashlib
 import http.server
@@ -15,12 +15,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bioscan_lib import download
-from bioscan_lib.catalog import METADATA_NAME, lookup
-from bioscan_lib.download import DownloadError, DownloadSettings, fetch_file, partial_path
+from bioscan_lib import cli
+from bioscan_lib.download import fetch as download
+from bioscan_lib.download.catalog import METADATA_NAME, lookup
+from bioscan_lib.download.fetch import DownloadError, DownloadSettings, fetch_file, partial_path
 
-FAST = DownloadSettings(timeout=2.0, attempts=3, backoff=0.01, max_backoff=0.02, host_time_limit=10.0,
-                        block_size=4096, progress=False)
+FAST = DownloadSettings(
+    timeout=2.0, attempts=3, backoff=0.01, max_backoff=0.02, host_time_limit=10.0, block_size=4096, progress=False
+)
 BODY = random.Random(7).randbytes(200_000)
 BODY_MD5 = hashlib.md5(BODY).hexdigest()
 
@@ -72,9 +74,15 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
         state: FaultServer = self.server.state
         parts = urlsplit(self.path)
         watched = state.watched
-        state.seen.append(Seen(parts.path, parse_qs(parts.query), self.headers.get("Range"),
-                               bool(watched and watched.exists()),
-                               partial_path(watched).stat().st_size if watched and partial_path(watched).exists() else 0))
+        state.seen.append(
+            Seen(
+                parts.path,
+                parse_qs(parts.query),
+                self.headers.get("Range"),
+                bool(watched and watched.exists()),
+                partial_path(watched).stat().st_size if watched and partial_path(watched).exists() else 0,
+            )
+        )
         route = state.routes.get(parts.path)
         if route is None or route.status != 200:
             self.send_error(404 if route is None else route.status)
@@ -96,7 +104,7 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
         payload = body[start:]
         if route.drops:
             route.drops -= 1
-            payload = payload[:route.drop_after]
+            payload = payload[: route.drop_after]
             self.close_connection = True
         try:
             self.wfile.write(payload)
@@ -171,8 +179,9 @@ def test_flipped_bytes_twice_fail_without_leaving_a_file(server, tmp_path):
 def test_404_on_the_first_host_then_the_second_host(server, tmp_path, caplog):
     final = tmp_path / "file.zip"
     server.routes["/second/file.zip"] = Route()
-    result = fetch_file([server.url("/first/file.zip"), server.url("/second/file.zip")], final,
-                        md5=BODY_MD5, settings=FAST)
+    result = fetch_file(
+        [server.url("/first/file.zip"), server.url("/second/file.zip")], final, md5=BODY_MD5, settings=FAST
+    )
     assert final.read_bytes() == BODY and result.verified
     assert [seen.path for seen in server.seen] == ["/first/file.zip", "/second/file.zip"]
     assert "HTTP 404" in caplog.text and "trying the next host" in caplog.text
@@ -285,7 +294,7 @@ def _release(folder: Path, files: dict[str, bytes], with_checksums: bool = True)
 
 def test_loopback_mirror_checksums_override_the_catalog_and_present_files_are_skipped(tmp_path):
     tsv = b"processid\tsampleid\n" + BODY[:1000].hex().encode()
-    parts = {f"bioscan_images_original_full_part{n}.zip": BODY[n:n + 5000] for n in (1, 2)}
+    parts = {f"bioscan_images_original_full_part{n}.zip": BODY[n : n + 5000] for n in (1, 2)}
     _release(tmp_path / "data" / "release", {METADATA_NAME: tsv, **parts})
     root = tmp_path / "root"
     names = [METADATA_NAME, "bioscan_images_original_full_part*.zip"]
@@ -318,8 +327,9 @@ def test_a_present_file_with_the_wrong_md5_is_downloaded_again(tmp_path, caplog)
     root = tmp_path / "root"
     (root / "original_256.zip").parent.mkdir()
     (root / "original_256.zip").write_bytes(b"truncated")
-    [result] = download.download_files(["original_256.zip"], root, mirror=(tmp_path / "release").as_uri(),
-                                       settings=FAST)
+    [result] = download.download_files(
+        ["original_256.zip"], root, mirror=(tmp_path / "release").as_uri(), settings=FAST
+    )
     assert result.action == "downloaded" and (root / "original_256.zip").read_bytes() == BODY
     assert "downloading it again" in caplog.text
 
@@ -344,10 +354,19 @@ def test_serve_folder_stops_answering_after_its_request_budget(tmp_path):
 def test_cli_downloads_from_a_folder_mirror(tmp_path, capsys, caplog):
     caplog.set_level(logging.INFO)
     _release(tmp_path / "release", {"cropped_256.zip": BODY})
-    parser = argparse.ArgumentParser()
-    download.add_cli(parser.add_subparsers())
-    arguments = parser.parse_args(["download", "--package", "cropped_256", "--root", str(tmp_path / "root"),
-                                   "--mirror", str(tmp_path / "release"), "--attempts", "2"])
-    assert arguments.run(arguments) == 0
+    arguments = cli.build_parser().parse_args(
+        [
+            "download",
+            "--package",
+            "cropped_256",
+            "--root",
+            str(tmp_path / "root"),
+            "--mirror",
+            str(tmp_path / "release"),
+            "--attempts",
+            "2",
+        ]
+    )
+    assert arguments.handler(arguments) == 0
     assert "cropped_256.zip" in capsys.readouterr().out
     assert (tmp_path / "root" / "cropped_256.zip").read_bytes() == BODY

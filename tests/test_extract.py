@@ -1,4 +1,5 @@
 """Extraction into the canonical layout: resumable, refusing members that leave the target, counted against metadata."""
+
 from __future__ import annotations
 
 import stat
@@ -7,9 +8,9 @@ import zipfile
 import pandas as pd
 import pytest
 
-from bioscan_lib.extract import UnsafeArchiveError, check_extraction, extract_zip, images_folder
-from bioscan_lib.images import zip_member
-from bioscan_lib.metadata import COLUMNS, SPLIT_COLUMNS
+from bioscan_lib.dataset.metadata import COLUMNS, SPLIT_COLUMNS
+from bioscan_lib.download.extract import UnsafeArchiveError, check_extraction, extract_zip, images_folder
+from bioscan_lib.preprocess.packages import zip_member
 
 IMAGES = [(1, "a.jpg"), (1, "b.jpg"), (2, "c.jpg")]
 
@@ -42,7 +43,8 @@ def test_extraction_is_resumable_and_counted_against_the_metadata(tmp_path):
     assert (again.written, again.skipped) == (1, 2)  # only the incomplete image is written again
     counts = check_extraction(tmp_path, [again])
     assert counts.to_dict("records") == [
-        {"package": "original_256", "parts": 2, "expected": 3, "found": 3, "missing": 0}]
+        {"package": "original_256", "parts": 2, "expected": 3, "found": 3, "missing": 0}
+    ]
     (images_folder(tmp_path, "original_256") / "part1" / "a.jpg").unlink()
     assert check_extraction(tmp_path, [again])["missing"].tolist() == [1]
 
@@ -54,7 +56,8 @@ def test_a_full_size_part_is_counted_against_its_own_chunk(tmp_path):
     result = extract_zip(archive, tmp_path, progress=False)
     assert not result.whole_package
     assert check_extraction(tmp_path, [result]).to_dict("records") == [
-        {"package": "original_full", "parts": 1, "expected": 1, "found": 1, "missing": 0}]
+        {"package": "original_full", "parts": 1, "expected": 1, "found": 1, "missing": 0}
+    ]
 
 
 @pytest.mark.parametrize("evil", ["../../evil", "bioscan/images/original_256/../../../evil", "/tmp/evil"])

@@ -1,4 +1,5 @@
 """Image packages in the three published formats, and the 256 px resize."""
+
 from __future__ import annotations
 
 import io
@@ -8,7 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bioscan_lib import images
+from bioscan_lib.preprocess import FORMATS
+from bioscan_lib.preprocess import packages as images
 
 
 def _jpeg(width: int, height: int, colour: tuple[int, int, int] = (200, 10, 10)) -> bytes:
@@ -18,12 +20,14 @@ def _jpeg(width: int, height: int, colour: tuple[int, int, int] = (200, 10, 10))
 RECORDS = [images.ImageRecord(1, "a.jpg", _jpeg(40, 30)), images.ImageRecord(2, "BIOUG1-A01.jpg", _jpeg(30, 40))]
 
 
-@pytest.mark.parametrize("kind", images.FORMATS)
+@pytest.mark.parametrize("kind", FORMATS)
 def test_each_format_reads_back_what_was_written(kind: str, tmp_path: Path) -> None:
     target = {"folder": tmp_path / "pkg", "zip": tmp_path / "pkg.zip", "hdf5": tmp_path / "pkg.hdf5"}[kind]
-    writer = {"folder": lambda: images.write_folder(RECORDS, target),
-              "zip": lambda: images.write_zip(RECORDS, target, "original_256"),
-              "hdf5": lambda: images.write_hdf5(RECORDS, target, {"copyright_holder": "x"})}[kind]
+    writer = {
+        "folder": lambda: images.write_folder(RECORDS, target),
+        "zip": lambda: images.write_zip(RECORDS, target, "original_256"),
+        "hdf5": lambda: images.write_hdf5(RECORDS, target, {"copyright_holder": "x"}),
+    }[kind]
     assert writer() == 2
     reader = images.open_package(target)
     try:
@@ -37,7 +41,10 @@ def test_each_format_reads_back_what_was_written(kind: str, tmp_path: Path) -> N
 def test_zip_members_and_folder_paths_follow_the_release(tmp_path: Path) -> None:
     images.write_zip(RECORDS, tmp_path / "p.zip", "cropped_256")
     with zipfile.ZipFile(tmp_path / "p.zip") as archive:
-        assert archive.namelist() == ["bioscan/images/cropped_256/part1/a.jpg", "bioscan/images/cropped_256/part2/BIOUG1-A01.jpg"]
+        assert archive.namelist() == [
+            "bioscan/images/cropped_256/part1/a.jpg",
+            "bioscan/images/cropped_256/part2/BIOUG1-A01.jpg",
+        ]
     assert images.folder_path("root", 3, "x.jpg") == Path("root/part3/x.jpg")
 
 
@@ -67,7 +74,9 @@ def test_failed_write_leaves_no_package(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("size", "expected"), [((2880, 2160), (341, 256)), ((300, 600), (256, 512)), ((256, 256), (256, 256))])
+@pytest.mark.parametrize(
+    ("size", "expected"), [((2880, 2160), (341, 256)), ((300, 600), (256, 512)), ((256, 256), (256, 256))]
+)
 def test_resize_keeps_aspect_with_256_on_the_shorter_side(size: tuple[int, int], expected: tuple[int, int]) -> None:
     assert images.resize_shorter_side(Image.new("RGB", size)).size == expected
 

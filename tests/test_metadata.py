@@ -1,4 +1,5 @@
 """The metadata loader: schema, both file names, the Parquet cache and the clear errors for bad files."""
+
 from __future__ import annotations
 
 import os
@@ -8,13 +9,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bioscan_lib import metadata
-from bioscan_lib.sample import synthetic_metadata
+from bioscan_lib.dataset import metadata
+from bioscan_lib.sample.release import synthetic_metadata
 
 
 @pytest.fixture()
 def tsv(tmp_path: Path) -> Path:
-    return metadata.write_metadata(synthetic_metadata(records=300, seed=1, chunk_length=100), tmp_path / metadata.METADATA_FILE_NAMES[0])
+    return metadata.write_metadata(
+        synthetic_metadata(records=300, seed=1, chunk_length=100), tmp_path / metadata.METADATA_FILE_NAMES[0]
+    )
 
 
 def _rewrite(path: Path, edit) -> None:

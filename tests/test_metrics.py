@@ -1,15 +1,14 @@
 """The test metrics against hand-computed examples, including a class with no test sample."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bioscan_lib import metrics
+from bioscan_lib.classify import metrics
 
 # Four classes; class 3 has no sample. The label ranks first in sample 0, second in sample 1, last (fourth) in sample 2.
-SCORES = np.array([[0.5, 0.3, 0.1, 0.1],
-                   [0.6, 0.3, 0.05, 0.05],
-                   [0.3, 0.25, 0.05, 0.4]])
+SCORES = np.array([[0.5, 0.3, 0.1, 0.1], [0.6, 0.3, 0.05, 0.05], [0.3, 0.25, 0.05, 0.4]])
 LABELS = np.array([0, 1, 2])
 
 
@@ -57,7 +56,7 @@ def test_confusion_matrix_has_a_row_and_column_for_every_class() -> None:
 
 
 def test_test_metrics_reports_every_metric_for_the_ks_that_fit() -> None:
-    result = metrics.test_metrics(SCORES, LABELS, SCORES, LABELS, ks=(1, 3, 5, 10))
+    result = metrics.classification_metrics(SCORES, LABELS, SCORES, LABELS, ks=(1, 3, 5, 10))
     assert result["top1"] == pytest.approx(1 / 3)
     assert result["macro_top3"] == pytest.approx(2 / 4)
     assert result["macro_present_top1"] == pytest.approx(1 / 3)

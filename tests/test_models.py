@@ -1,4 +1,5 @@
 """Models: timm by name, local weights files (safetensors or torch state dicts) with a new classifier."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from bioscan_lib import models
+from bioscan_lib.classify import models
 
 
 def test_unknown_model_names_are_a_clear_error() -> None:
@@ -27,7 +28,7 @@ def test_local_weights_load_into_the_backbone_and_leave_the_classifier(tmp_path:
     path = tmp_path / f"weights{suffix}"
     if suffix == ".safetensors":
         save_file(source.state_dict(), path)
-    else:   # a training checkpoint as DistributedDataParallel saves it
+    else:  # a training checkpoint as DistributedDataParallel saves it
         torch.save({"model": {f"module.{k}": v for k, v in source.state_dict().items()}, "epoch": 3}, path)
     model = models.create_model("test_resnet", 4, weights=path)
     assert torch.equal(model.conv1[0].weight, source.conv1[0].weight)

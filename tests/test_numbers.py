@@ -1,4 +1,5 @@
 """Trained-model numbers: read back from a run's tables, compared within per-kind tolerances, recorded and re-read."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bioscan_lib import numbers
-from bioscan_lib.numbers import Number, Tolerance
+from bioscan_lib.report import numbers
+from bioscan_lib.report.numbers import Number, Tolerance
 
 RUN = "large_insect_order_test_resnet_ce_s1"
 
@@ -17,21 +18,46 @@ def write_run(out: Path, top1: float = 0.9, confusion_off: int = 1) -> Path:
     """A run's tables and files as notebooks 06-08 write them, with two classes and two held-out photographs."""
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "runs" / RUN).mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"epoch": [1, 2], "lr": [0.1, 0.1], "train_loss": [1.0, 0.5], "train_top1": [0.6, 0.8],
-                  "val_loss": [1.1, 0.6], "val_top1": [0.5, top1], "seconds": [3.0, 4.0]}).to_csv(
-        out / "tables" / f"training_{RUN}.csv", index=False)
-    metrics = {"run": RUN, "best_epoch": 2, "samples": 10.0, "top1": top1, "average_k1_threshold": 0.4,
-               "majority_top1": 0.6}
+    pd.DataFrame(
+        {
+            "epoch": [1, 2],
+            "lr": [0.1, 0.1],
+            "train_loss": [1.0, 0.5],
+            "train_top1": [0.6, 0.8],
+            "val_loss": [1.1, 0.6],
+            "val_top1": [0.5, top1],
+            "seconds": [3.0, 4.0],
+        }
+    ).to_csv(out / "tables" / f"training_{RUN}.csv", index=False)
+    metrics = {
+        "run": RUN,
+        "best_epoch": 2,
+        "samples": 10.0,
+        "top1": top1,
+        "average_k1_threshold": 0.4,
+        "majority_top1": 0.6,
+    }
     (out / "runs" / RUN / "test_metrics.json").write_text(json.dumps(metrics))
-    pd.DataFrame({"class": ["Diptera", "Hymenoptera"], "index": [0, 1], "test_samples": [6, 4],
-                  "top1": [1.0, (4 - confusion_off) / 4]}).to_csv(out / "tables" / f"per_class_{RUN}.csv", index=False)
-    pd.DataFrame([[6, 0], [confusion_off, 4 - confusion_off]], index=["Diptera", "Hymenoptera"],
-                 columns=["Diptera", "Hymenoptera"]).to_csv(out / "runs" / RUN / "confusion_matrix.csv")
+    pd.DataFrame(
+        {
+            "class": ["Diptera", "Hymenoptera"],
+            "index": [0, 1],
+            "test_samples": [6, 4],
+            "top1": [1.0, (4 - confusion_off) / 4],
+        }
+    ).to_csv(out / "tables" / f"per_class_{RUN}.csv", index=False)
+    pd.DataFrame(
+        [[6, 0], [confusion_off, 4 - confusion_off]],
+        index=["Diptera", "Hymenoptera"],
+        columns=["Diptera", "Hymenoptera"],
+    ).to_csv(out / "runs" / RUN / "confusion_matrix.csv")
     (out / "runs" / RUN / "confidence_threshold.json").write_text(json.dumps({"threshold": 0.7}))
-    pd.DataFrame({"image_file": ["a.jpg", "b.jpg"], "label_1": ["Diptera", "Coleoptera"],
-                  "confidence": [0.9, 0.6]}).to_csv(out / "tables" / "generalization_predictions.csv", index=False)
-    pd.DataFrame({"measure": ["photographs of known orders", "top-1 accuracy on known orders"],
-                  "value": [2, 0.5]}).to_csv(out / "tables" / "generalization_scores.csv", index=False)
+    pd.DataFrame(
+        {"image_file": ["a.jpg", "b.jpg"], "label_1": ["Diptera", "Coleoptera"], "confidence": [0.9, 0.6]}
+    ).to_csv(out / "tables" / "generalization_predictions.csv", index=False)
+    pd.DataFrame(
+        {"measure": ["photographs of known orders", "top-1 accuracy on known orders"], "value": [2, 0.5]}
+    ).to_csv(out / "tables" / "generalization_scores.csv", index=False)
     return out
 
 
@@ -46,21 +72,34 @@ def test_every_trained_number_is_read_with_its_kind_and_deterministic_ones_are_l
     assert found["heldout/label/b.jpg"] == Number("heldout_label", "Coleoptera")
     assert found["heldout/score/top-1 accuracy on known orders"] == Number("heldout_score", 0.5)
     assert found["heldout/threshold"] == Number("heldout_threshold", 0.7)
-    assert not [key for key in found if key.endswith(("/lr/1", "/samples", "/majority_top1", "known orders"))
-                and "accuracy" not in key]
+    assert not [
+        key
+        for key in found
+        if key.endswith(("/lr/1", "/samples", "/majority_top1", "known orders")) and "accuracy" not in key
+    ]
     assert not [key for key in found if key.startswith("confusion") and key.endswith("Diptera/Diptera")]
     assert {number.kind for number in found.values()} <= set(numbers.KINDS)
 
 
 def test_differences_are_absolute_relative_for_losses_and_a_share_for_labels() -> None:
-    expected = {"a": Number("test_accuracy", 0.9), "l": Number("curve_loss", 0.5), "c": Number("test_samples", 2.0),
-                "x": Number("heldout_label", "Diptera"), "y": Number("heldout_label", "Diptera")}
-    actual = {"a": Number("test_accuracy", 0.85), "l": Number("curve_loss", 0.6), "x": Number("heldout_label", "Diptera"),
-              "y": Number("heldout_label", "Coleoptera"), "d": Number("test_samples", 1.0)}
+    expected = {
+        "a": Number("test_accuracy", 0.9),
+        "l": Number("curve_loss", 0.5),
+        "c": Number("test_samples", 2.0),
+        "x": Number("heldout_label", "Diptera"),
+        "y": Number("heldout_label", "Diptera"),
+    }
+    actual = {
+        "a": Number("test_accuracy", 0.85),
+        "l": Number("curve_loss", 0.6),
+        "x": Number("heldout_label", "Diptera"),
+        "y": Number("heldout_label", "Coleoptera"),
+        "d": Number("test_samples", 1.0),
+    }
     found = numbers.differences(actual, expected)
     assert found["test_accuracy"] == pytest.approx(0.05)
     assert found["curve_loss"] == pytest.approx(0.2)
-    assert found["test_samples"] == 2.0          # an absent confusion cell counts as 0 samples
+    assert found["test_samples"] == 2.0  # an absent confusion cell counts as 0 samples
     assert found["heldout_label"] == 0.5
 
 

@@ -1,4 +1,5 @@
 """Labelling new photographs: sources, top-k predictions, the validation threshold, scores and the command."""
+
 from __future__ import annotations
 
 import json
@@ -7,19 +8,21 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tiny_run import TINY
 
-from bioscan_lib import cli, predict, train
-
-TINY = {"model": "test_resnet", "pretrained": False, "image_size": 40, "crop_size": 32, "batch_size": 16, "lr": 0.05,
-        "lr_milestones": [1], "workers": 0, "topk": [1, 3], "profile": "test", "epochs": 1, "seed": 3,
-        "package": "bioscan1m/images/original_256", "experiment": "large_insect_order"}
+from bioscan_lib import cli
+from bioscan_lib.classify import predict, train
+from bioscan_lib.config import TrainConfig
+from bioscan_lib.preprocess.packages import PhotoSource
 
 
 @pytest.fixture(scope="module")
 def run_dir(small_sample: Path, output_with_splits) -> Path:
     """A one-epoch tiny order classifier trained on the small sample."""
     out = output_with_splits()
-    return train.train(train.TrainConfig(**{**TINY, "data_root": str(small_sample), "output_dir": str(out)}), progress=False)
+    return train.train(
+        TrainConfig(**{**TINY, "epochs": 1, "data_root": str(small_sample), "output_dir": str(out)}), progress=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -35,25 +38,27 @@ def photos(small_sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 
 def test_sources_list_photographs_of_every_format(small_sample: Path, photos: Path) -> None:
-    assert len(predict.PhotoSource(photos).names()) == 8
-    assert predict.PhotoSource(photos).names()[0].startswith("day1/")
+    assert len(PhotoSource(photos).names()) == 8
+    assert PhotoSource(photos).names()[0].startswith("day1/")
     for package in ("original_256.zip", "original_256.hdf5"):
-        source = predict.PhotoSource(small_sample / "release" / package)
+        source = PhotoSource(small_sample / "release" / package)
         names = source.names()
         assert len(names) == 240 and source.read(names[0])[:2] == b"\xff\xd8"
 
 
 def test_missing_or_empty_sources_are_explained(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no such folder"):
-        predict.PhotoSource(tmp_path / "absent")
+        PhotoSource(tmp_path / "absent")
     with pytest.raises(ValueError, match="no photographs"):
-        predict.PhotoSource(tmp_path).names()
+        PhotoSource(tmp_path).names()
 
 
 def test_predictions_are_ranked_and_flagged_with_the_validation_threshold(run_dir: Path, photos: Path) -> None:
     table = predict.predict_photographs(run_dir, photos, crop=True, top_k=3)
     assert len(table) == 8 and list(table.columns[:3]) == ["image_file", "label_1", "probability_1"]
-    assert (table["probability_1"] >= table["probability_2"]).all() and (table["probability_2"] >= table["probability_3"]).all()
+    assert (table["probability_1"] >= table["probability_2"]).all() and (
+        table["probability_2"] >= table["probability_3"]
+    ).all()
     assert set(table["label_1"]) <= set(predict.run_classes(run_dir))
     stored = json.loads((run_dir / predict.THRESHOLD_FILE).read_text())
     assert table["uncertain"].tolist() == (table["confidence"] < stored["threshold"]).tolist()
@@ -63,10 +68,21 @@ def test_predictions_are_ranked_and_flagged_with_the_validation_threshold(run_di
 
 
 def test_scores_count_accuracy_and_separate_unseen_orders() -> None:
-    predictions = pd.DataFrame({"image_file": list("abcd"), "label_1": ["Diptera", "Diptera", "Coleoptera", "Diptera"],
-                                "confidence": [0.9, 0.8, 0.3, 0.2], "uncertain": [False, False, True, True]})
-    labels = pd.DataFrame({"image_file": list("abcd"), "order": ["Diptera", "Coleoptera", "Zoraptera", "Strepsiptera"],
-                           "seen_order": [True, True, False, False]})
+    predictions = pd.DataFrame(
+        {
+            "image_file": list("abcd"),
+            "label_1": ["Diptera", "Diptera", "Coleoptera", "Diptera"],
+            "confidence": [0.9, 0.8, 0.3, 0.2],
+            "uncertain": [False, False, True, True],
+        }
+    )
+    labels = pd.DataFrame(
+        {
+            "image_file": list("abcd"),
+            "order": ["Diptera", "Coleoptera", "Zoraptera", "Strepsiptera"],
+            "seen_order": [True, True, False, False],
+        }
+    )
     scores = predict.heldout_scores(predictions, labels).set_index("measure")["value"]
     assert scores["top-1 accuracy on known orders"] == 0.5
     assert scores["flagged uncertain, unseen orders"] == 1.0 and scores["flagged uncertain, known orders"] == 0.0
@@ -75,7 +91,9 @@ def test_scores_count_accuracy_and_separate_unseen_orders() -> None:
 
 def test_command_writes_the_csv(run_dir: Path, photos: Path, tmp_path: Path) -> None:
     out = tmp_path / "labels.csv"
-    assert cli.main(["predict", "--run", str(run_dir), "--input", str(photos), "--out", str(out), "--top-k", "1"]) == 0
+    assert (
+        cli.main(["predict", "--run", str(run_dir), "--input", str(photos), "--output", str(out), "--top-k", "1"]) == 0
+    )
     written = pd.read_csv(out)
     assert len(written) == 8 and {"label_1", "probability_1", "uncertain"} <= set(written.columns)
 

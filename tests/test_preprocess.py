@@ -1,4 +1,5 @@
 """Resizing packages: reduced-scale decoding, the three output formats, resuming, bad files, the pool and the CLI."""
+
 from __future__ import annotations
 
 import io
@@ -10,7 +11,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from bioscan_lib import cli, images, preprocess
+from bioscan_lib import cli
+from bioscan_lib.preprocess import FORMATS
+from bioscan_lib.preprocess import packages as images
+from bioscan_lib.preprocess import process as preprocess
 
 
 def photo(width: int = 480, height: int = 360, seed: int = 0) -> Image.Image:
@@ -55,7 +59,7 @@ def test_resize_writes_every_format_readable_by_the_loaders(tmp_path, originals)
     source, records = originals
     result = preprocess.resize_package(source, tmp_path / "out", ("folder", "zip", "hdf5"), workers=1)
     assert (result.images, result.written, result.already_done, len(result.problems)) == (8, 8, 0, 0)
-    targets = preprocess.package_targets(tmp_path / "out", "original_256", images.FORMATS)
+    targets = preprocess.package_targets(tmp_path / "out", "original_256", FORMATS)
     assert targets["folder"] == tmp_path / "out" / "images" / "original_256"
     expected = sorted((r.chunk_number, r.image_file) for r in records)
     folder_bytes = None
@@ -106,8 +110,15 @@ def test_bad_files_are_reported_and_skipped_and_odd_ones_handled(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # shown rotated by 90 degrees
     rotated = jpeg(photo(400, 300), exif=exif.tobytes())
-    files = {"good.jpg": good, "empty.jpg": b"", "truncated.jpg": good[: len(good) // 2], "text.jpg": b"not a photograph",
-             "cmyk.jpg": cmyk, "grey.jpg": grey, "rotated.jpg": rotated}
+    files = {
+        "good.jpg": good,
+        "empty.jpg": b"",
+        "truncated.jpg": good[: len(good) // 2],
+        "text.jpg": b"not a photograph",
+        "cmyk.jpg": cmyk,
+        "grey.jpg": grey,
+        "rotated.jpg": rotated,
+    }
     images.write_folder([images.ImageRecord(1, name, data) for name, data in files.items()], tmp_path / "in")
     result = preprocess.resize_package(tmp_path / "in", tmp_path / "out", ("folder", "hdf5"), workers=1)
     problems = pd.read_csv(tmp_path / "out" / "original_256_problems.csv")
@@ -137,9 +148,28 @@ def test_cli_resize_and_crop_from_a_zip(tmp_path, originals, capsys):
     source, records = originals
     images.write_zip(records, tmp_path / "original_full.zip", "original_full")
     out = tmp_path / "release"
-    assert cli.main(["resize", "--input", str(tmp_path / "original_full.zip"), "--output", str(out), "--workers", "1"]) == 0
-    assert cli.main(["crop", "--input", str(tmp_path / "original_full.zip"), "--output", str(out), "--format", "hdf5",
-                     "--workers", "1", "--boxes-csv", str(tmp_path / "boxes.csv")]) == 0
+    assert (
+        cli.main(["resize", "--input", str(tmp_path / "original_full.zip"), "--output", str(out), "--workers", "1"])
+        == 0
+    )
+    assert (
+        cli.main(
+            [
+                "crop",
+                "--input",
+                str(tmp_path / "original_full.zip"),
+                "--output",
+                str(out),
+                "--format",
+                "hdf5",
+                "--workers",
+                "1",
+                "--boxes-csv",
+                str(tmp_path / "boxes.csv"),
+            ]
+        )
+        == 0
+    )
     assert len(list((out / "images" / "original_256").rglob("*.jpg"))) == 8
     assert len(pd.read_csv(tmp_path / "boxes.csv")) == 8
     assert (out / "cropped_256.hdf5").is_file() and not (out / "images" / ".cropped_256.staging").exists()

@@ -1,7 +1,11 @@
 """The reproduction report: sections in the paper's order, embedded figures, tables, environment and parameters."""
+
 from __future__ import annotations
 
+import ast
 import base64
+import fnmatch
+import json
 import re
 from pathlib import Path
 
@@ -9,10 +13,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from bioscan_lib import paths, report
+from bioscan_lib.core import paths
+from bioscan_lib.core.paths import project_root
+from bioscan_lib.report import render as report
 
 PIXEL_PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
 
 
 @pytest.fixture()
@@ -20,11 +27,16 @@ def run_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A suite folder whose profile `tiny` has two tables, a figure and an executed notebook."""
     for folder in ("params", "notebooks", "outputs/tiny/tables", "outputs/tiny/figures", "outputs/tiny/notebooks"):
         (tmp_path / folder).mkdir(parents=True)
-    (tmp_path / "params" / "tiny.yaml").write_text(yaml.safe_dump({"profile": "tiny", "output_dir": "outputs/tiny", "seed": 5}))
+    (tmp_path / "params" / "tiny.yaml").write_text(
+        yaml.safe_dump({"profile": "tiny", "data_root": "data/tiny", "output_dir": "outputs/tiny", "seed": 5})
+    )
     out = tmp_path / "outputs" / "tiny"
-    pd.DataFrame({"experiment": ["large_insect_order"], "train": [10]}).to_csv(out / "tables" / "split_sizes.csv", index=False)
+    pd.DataFrame({"experiment": ["large_insect_order"], "train": [10]}).to_csv(
+        out / "tables" / "split_sizes.csv", index=False
+    )
     pd.DataFrame({"quantity": ["order categories"], "reproduced": [18], "published": [16], "difference": [2]}).to_csv(
-        out / "tables" / "statistics_vs_published.csv", index=False)
+        out / "tables" / "statistics_vs_published.csv", index=False
+    )
     (out / "figures" / "class_distribution.png").write_bytes(PIXEL_PNG)
     (out / "notebooks" / "02_dataset_statistics.ipynb").write_text("{}")
     monkeypatch.setenv(paths.ROOT_ENVIRONMENT_VARIABLE, str(tmp_path))
@@ -47,3 +59,36 @@ def test_html_is_self_contained_and_markdown_links_figures(run_outputs: Path) ->
     assert re.search(r"\| order categories\s+\|\s+18 \|\s+16 \|\s+2 \|", markdown)
     assert "| seed | 5 |" in markdown and "| torch |" in markdown
     assert markdown.index("Dataset statistics") < markdown.index("Data splits")
+
+
+def saved_names(notebook: Path) -> list[tuple[str, str]]:
+    """(table or figure, name) of every save_table/save_figure call in a notebook; f-string fields become x."""
+    found = []
+    for cell in json.loads(notebook.read_text())["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        for node in ast.walk(ast.parse("".join(cell["source"]))):
+            called = getattr(node, "func", None)
+            kind = getattr(called, "attr", getattr(called, "id", ""))
+            if isinstance(node, ast.Call) and kind in ("save_table", "save_figure"):
+                name = node.args[2]
+                parts = name.values if isinstance(name, ast.JoinedStr) else [name]
+                text = "".join(p.value if isinstance(p, ast.Constant) else "x" for p in parts)
+                found.append((kind.removeprefix("save_"), text))
+    return found
+
+
+def test_every_table_and_figure_a_notebook_saves_has_a_place_in_the_report() -> None:
+    """Renaming a table or figure in a notebook cannot silently drop it from the report."""
+    patterns = {
+        "table": [p for s in report.SECTIONS for p in s.tables],
+        "figure": [p for s in report.SECTIONS for p in s.figures],
+    }
+    saved = [
+        (nb.name, kind, name)
+        for nb in sorted((project_root() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+        for kind, name in saved_names(nb)
+    ]
+    assert len(saved) > 30
+    lost = [item for item in saved if not any(fnmatch.fnmatch(item[2], p) for p in patterns[item[1]])]
+    assert not lost, f"saved by a notebook but in no report section: {lost}"

@@ -1,4 +1,5 @@
 """The papermill runner: notebook selection, parameter filtering, execution and skipping of finished runs."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +8,9 @@ import nbformat
 import pytest
 import yaml
 
-from bioscan_lib import paths, runner
+from bioscan_lib import config
+from bioscan_lib.core import paths
+from bioscan_lib.report import runner
 
 
 @pytest.fixture()
@@ -15,11 +18,18 @@ def suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A throwaway suite folder with one profile and two numbered notebooks."""
     (tmp_path / "params").mkdir()
     (tmp_path / "notebooks").mkdir()
-    (tmp_path / "params" / "tiny.yaml").write_text(yaml.safe_dump({"output_dir": "outputs/tiny", "greeting": "hello", "unused": 1}))
-    for number, body in (("01", "print(greeting)"), ("02", "from pathlib import Path\nPath('../marker.txt').write_text(output_dir)")):
+    (tmp_path / "params" / "tiny.yaml").write_text(
+        yaml.safe_dump(
+            {"profile": "tiny", "data_root": "data/tiny", "output_dir": "outputs/tiny", "mirror": "hello", "top_k": 1}
+        )
+    )
+    for number, body in (
+        ("01", "print(mirror)"),
+        ("02", "from pathlib import Path\nPath('../marker.txt').write_text(output_dir)"),
+    ):
         notebook = nbformat.v4.new_notebook()
         notebook.metadata["kernelspec"] = {"name": runner.KERNEL_NAME, "display_name": "Python", "language": "python"}
-        parameters = nbformat.v4.new_code_cell('greeting = "default"\noutput_dir = "outputs/sample"')
+        parameters = nbformat.v4.new_code_cell('mirror = "default"\noutput_dir = "outputs/sample"')
         parameters.metadata["tags"] = ["parameters"]
         notebook.cells = [parameters, nbformat.v4.new_code_cell(body)]
         nbformat.write(notebook, tmp_path / "notebooks" / f"{number}_step.ipynb")
@@ -35,40 +45,43 @@ def test_notebooks_are_listed_in_order_and_selected_by_number(suite: Path) -> No
 
 
 def test_only_declared_parameters_are_passed(suite: Path) -> None:
-    profile = paths.load_profile("tiny")
-    assert runner.notebook_parameters(suite / "notebooks" / "01_step.ipynb", profile) == {"greeting": "hello", "output_dir": "outputs/tiny"}
+    profile = config.load_profile("tiny")
+    assert runner.notebook_parameters(suite / "notebooks" / "01_step.ipynb", profile) == {
+        "mirror": "hello",
+        "output_dir": "outputs/tiny",
+    }
 
 
 def test_unknown_profile_names_the_known_ones(suite: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"known profiles: \['tiny'\]"):
-        paths.load_profile("paper")
+        config.load_profile("paper")
 
 
 def test_run_executes_then_skips_until_forced(suite: Path) -> None:
-    out = runner.run_profile("tiny")
+    out = runner.execute_profile("tiny")
     executed = nbformat.read(out / "notebooks" / "01_step.ipynb", as_version=4)
     assert executed.cells[-1].outputs[0]["text"] == "hello\n"
     assert (suite / "marker.txt").read_text() == "outputs/tiny"
     first = (out / "notebooks" / "01_step.ipynb").stat().st_mtime_ns
-    runner.run_profile("tiny")
+    runner.execute_profile("tiny")
     assert (out / "notebooks" / "01_step.ipynb").stat().st_mtime_ns == first
-    runner.run_profile("tiny", only=["01"], force=True)
+    runner.execute_profile("tiny", only=["01"], force=True)
     assert (out / "notebooks" / "01_step.ipynb").stat().st_mtime_ns != first
 
 
 def test_a_rerun_notebook_reruns_the_ones_after_it(suite: Path) -> None:
-    out = runner.run_profile("tiny")
+    out = runner.execute_profile("tiny")
     second = (out / "notebooks" / "02_step.ipynb").stat().st_mtime_ns
     notebook = suite / "notebooks" / "01_step.ipynb"
-    notebook.write_text(notebook.read_text().replace("print(greeting)", "print(greeting * 2)"))
-    runner.run_profile("tiny")
+    notebook.write_text(notebook.read_text().replace("print(mirror)", "print(mirror * 2)"))
+    runner.execute_profile("tiny")
     assert (out / "notebooks" / "02_step.ipynb").stat().st_mtime_ns != second
 
 
 def test_a_profile_can_skip_a_notebook_unless_it_is_asked_for(suite: Path) -> None:
     profile = suite / "params" / "tiny.yaml"
     profile.write_text(profile.read_text() + "skip_notebooks: ['02']\n")
-    out = runner.run_profile("tiny")
+    out = runner.execute_profile("tiny")
     assert (out / "notebooks" / "01_step.ipynb").is_file() and not (out / "notebooks" / "02_step.ipynb").exists()
-    runner.run_profile("tiny", only=["02"])
+    runner.execute_profile("tiny", only=["02"])
     assert (out / "notebooks" / "02_step.ipynb").is_file()

@@ -1,4 +1,5 @@
 """Tests of the synthetic CBG-style specimen photographs."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,8 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageChops
 
-from bioscan_lib.taxonomy import RARE_ORDER_COUNTS
-from bioscan_lib.sample_images import (
+from bioscan_lib.sample.photographs import (
     DEFAULT_CONDITION,
     ORDERS_DRAWN,
     SHIFTED_CONDITION,
@@ -19,11 +19,25 @@ from bioscan_lib.sample_images import (
     draw_photo,
     family_traits,
 )
+from bioscan_lib.sample.taxonomy import RARE_ORDER_COUNTS
 
 PUBLISHED_ORDERS = (
-    "Diptera", "Hymenoptera", "Coleoptera", "Hemiptera", "Lepidoptera", "Psocodea", "Thysanoptera",
-    "Trichoptera", "Orthoptera", "Blattodea", "Neuroptera", "Ephemeroptera", "Dermaptera", "Archaeognatha",
-    "Plecoptera", "Embioptera",
+    "Diptera",
+    "Hymenoptera",
+    "Coleoptera",
+    "Hemiptera",
+    "Lepidoptera",
+    "Psocodea",
+    "Thysanoptera",
+    "Trichoptera",
+    "Orthoptera",
+    "Blattodea",
+    "Neuroptera",
+    "Ephemeroptera",
+    "Dermaptera",
+    "Archaeognatha",
+    "Plecoptera",
+    "Embioptera",
 )
 
 
@@ -117,13 +131,20 @@ def test_photographs_do_not_depend_on_the_cpus_vector_instructions():
         pytest.skip("this CPU runs none of numpy's dispatched SIMD kernels")
     script = (
         "import hashlib, numpy as np\n"
-        "from bioscan_lib.sample_images import ORDERS_DRAWN, draw_photo\n"
+        "from bioscan_lib.sample.photographs import ORDERS_DRAWN, draw_photo\n"
         "rng = np.random.default_rng(1)\n"
         "for k in range(40):\n"
         "    photo, _ = draw_photo(ORDERS_DRAWN[k % 19], f'F{k % 7}idae', rng)\n"
         "    print(hashlib.md5(photo.tobytes()).hexdigest())\n"
     )
-    drawn = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                            env={**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(features)}).stdout
-             for features in ([], switched_off)]
+    drawn = [
+        subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(features)},
+        ).stdout
+        for features in ([], switched_off)
+    ]
     assert drawn[0] == drawn[1]

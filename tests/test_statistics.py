@@ -1,10 +1,11 @@
 """Dataset statistics on a hand-made table, and equality with the published numbers at full scale."""
+
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from bioscan_lib import metadata, statistics
+from bioscan_lib.dataset import metadata, statistics
 
 NC = metadata.NOT_CLASSIFIED
 

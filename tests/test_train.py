@@ -1,4 +1,5 @@
 """Training: losses, parameters, run folders, exact resume, torchrun on two CPU processes, learning above the majority baseline."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,12 +14,11 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from tiny_run import TINY
 
-from bioscan_lib import split, train
-
-TINY = {"model": "test_resnet", "pretrained": False, "image_size": 40, "crop_size": 32, "batch_size": 16,
-        "lr": 0.05, "lr_milestones": [1], "workers": 0, "topk": [1, 3], "profile": "test",
-        "package": "bioscan1m/images/original_256", "experiment": "large_insect_order", "seed": 3}
+from bioscan_lib.classify import train
+from bioscan_lib.config import TrainConfig
+from bioscan_lib.split import rules as split
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +37,10 @@ def linked_output(output_dir: Path, name: str) -> Path:
     return out
 
 
-def tiny_config(small_sample: Path, output_dir: Path, **changes) -> train.TrainConfig:
-    return train.TrainConfig(**{**TINY, "data_root": str(small_sample), "output_dir": str(output_dir), "epochs": 2, **changes})
+def tiny_config(small_sample: Path, output_dir: Path, **changes) -> TrainConfig:
+    return TrainConfig(
+        **{**TINY, "data_root": str(small_sample), "output_dir": str(output_dir), "epochs": 2, **changes}
+    )
 
 
 def test_focal_loss_down_weights_easy_samples_and_is_cross_entropy_at_gamma_0() -> None:
@@ -50,20 +52,6 @@ def test_focal_loss_down_weights_easy_samples_and_is_cross_entropy_at_gamma_0() 
     assert train.focal_loss(logits, targets, 2.0).item() == pytest.approx(expected, rel=1e-5)
 
 
-def test_parameters_come_from_defaults_profile_file_and_overrides_in_that_order(tmp_path: Path) -> None:
-    assert train.TrainConfig().lr == 1e-3 and train.TrainConfig().lr_milestones == [20, 25]
-    profile = {"profile": "x", "output_dir": "outputs/x", "seed": 5, "train_epochs": 4, "train_experiments": ["a"]}
-    assert train.profile_settings(profile) == {"profile": "x", "output_dir": "outputs/x", "seed": 5, "epochs": 4}
-    params = tmp_path / "run.yaml"
-    params.write_text("loss: focal\nseed: 9\n")
-    config = train.train_config(params_file=params, overrides={"seed": 11, "lr": None})
-    assert (config.loss, config.seed, config.lr) == ("focal", 11, 1e-3)
-    with pytest.raises(ValueError, match=r"Unknown training parameter\(s\) \['learning_rate'\]"):
-        train.config_from({"learning_rate": 0.1})
-    with pytest.raises(ValueError, match="Unknown loss"):
-        train.TrainConfig(loss="hinge")
-
-
 def test_a_run_writes_its_folder_and_a_resumed_run_ends_identical(small_sample: Path, output_dir: Path) -> None:
     whole = train.train(tiny_config(small_sample, output_dir), progress=False)
     assert whole.name == "large_insect_order_test_resnet_ce_s3"
@@ -72,13 +60,15 @@ def test_a_run_writes_its_folder_and_a_resumed_run_ends_identical(small_sample: 
     summary = train.read_summary(whole)
     assert summary["epoch"].tolist() == [1, 2]
     assert summary["lr"].tolist() == pytest.approx([0.05, 0.005])
-    assert {"train_loss", "train_top1", "train_top3", "val_loss", "val_top1", "val_top3", "seconds"} <= set(summary.columns)
+    assert {"train_loss", "train_top1", "train_top3", "val_loss", "val_top1", "val_top3", "seconds"} <= set(
+        summary.columns
+    )
     assert yaml.safe_load((whole / "params.yaml").read_text())["lr_milestones"] == [1]
     assert json.loads((whole / "run_info.json").read_text())["classes"][0] == "Diptera"
 
     interrupted = tiny_config(small_sample, linked_output(output_dir, "second"), epochs=1)
-    train.train(interrupted, progress=False)                      # stopped after one epoch ...
-    resumed = train.train(dataclasses.replace(interrupted, epochs=2), progress=False)   # ... and resumed
+    train.train(interrupted, progress=False)  # stopped after one epoch ...
+    resumed = train.train(dataclasses.replace(interrupted, epochs=2), progress=False)  # ... and resumed
     first = torch.load(whole / "last.pt", weights_only=True)
     second = torch.load(resumed / "last.pt", weights_only=True)
     assert second["epoch"] == 2
@@ -92,11 +82,34 @@ def test_a_run_writes_its_folder_and_a_resumed_run_ends_identical(small_sample: 
 
 def test_torchrun_trains_on_two_cpu_processes_with_gloo(small_sample: Path, output_dir: Path) -> None:
     out = linked_output(output_dir, "ddp")
-    arguments = [f"--{key.replace('_', '-')}={value}" for key, value in TINY.items()
-                 if key not in ("pretrained", "lr_milestones", "topk", "profile")]
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "bioscan_lib", "train", "--quiet", "--no-pretrained", "--epochs", "1", "--topk", "1", "3",
-               "--data-root", str(small_sample), "--output-dir", str(out), *arguments]
+    arguments = [
+        f"--{key.replace('_', '-')}={value}"
+        for key, value in TINY.items()
+        if key not in ("pretrained", "lr_milestones", "topk", "profile")
+    ]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "bioscan_lib",
+        "train",
+        "--quiet",
+        "--no-pretrained",
+        "--epochs",
+        "1",
+        "--topk",
+        "1",
+        "3",
+        "--data-root",
+        str(small_sample),
+        "--output-dir",
+        str(out),
+        *arguments,
+    ]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     finished = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
     assert finished.returncode == 0, finished.stderr[-3000:]
@@ -104,7 +117,7 @@ def test_torchrun_trains_on_two_cpu_processes_with_gloo(small_sample: Path, outp
     assert json.loads((folder / "run_info.json").read_text())["world_size"] == 2
     summary = train.read_summary(folder)
     assert len(summary) == 1 and 0.0 < summary.loc[0, "val_top1"] <= 1.0
-    assert finished.stdout.count("run folder:") == 1          # only rank 0 reports
+    assert finished.stdout.count("run folder:") == 1  # only rank 0 reports
 
 
 def test_precise_batch_norm_takes_the_mean_statistics_of_the_given_batches_only() -> None:
@@ -112,17 +125,18 @@ def test_precise_batch_norm_takes_the_mean_statistics_of_the_given_batches_only(
     batches = [(torch.full((4, 3, 2, 2), float(value)), torch.zeros(4)) for value in (1.0, 3.0, 100.0)]
     runtime = train.Runtime(0, 1, torch.device("cpu"), amp=False, channels_last=False)
     train.recompute_batch_norm(model, iter(batches), 2, runtime)
-    assert model[0].running_mean.tolist() == pytest.approx([2.0] * 3)   # (1 + 3) / 2; the third batch unused
+    assert model[0].running_mean.tolist() == pytest.approx([2.0] * 3)  # (1 + 3) / 2; the third batch unused
     assert model[0].momentum == 0.1 and not model.training
     before = model[0].running_mean.clone()
-    train.recompute_batch_norm(model, iter(batches), 0, runtime)        # 0: the running averages stay
+    train.recompute_batch_norm(model, iter(batches), 0, runtime)  # 0: the running averages stay
     assert torch.equal(model[0].running_mean, before)
 
 
 def test_precise_batch_norm_leaves_the_training_trajectory_unchanged(small_sample: Path, output_dir: Path) -> None:
     plain = train.train(tiny_config(small_sample, linked_output(output_dir, "plain"), epochs=1), progress=False)
-    precise = train.train(tiny_config(small_sample, linked_output(output_dir, "precise"), epochs=1,
-                                      precise_bn_batches=3), progress=False)
+    precise = train.train(
+        tiny_config(small_sample, linked_output(output_dir, "precise"), epochs=1, precise_bn_batches=3), progress=False
+    )
     first = torch.load(plain / "last.pt", weights_only=True)["model"]
     second = torch.load(precise / "last.pt", weights_only=True)["model"]
     weights = [key for key in first if "running" not in key and "num_batches" not in key]

@@ -5,6 +5,7 @@ uncertainty flag that singles out errors).
 Under `make test` nbval has just executed the notebooks and this module reads what they wrote; run alone (or with
 BIOSCAN_RETRAIN=1, as `make test-numerics` does), it executes notebooks 06-08 itself first.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from bioscan_lib import numbers, runner, train
-from bioscan_lib.paths import load_profile, resolve_path
+from bioscan_lib.classify import train
+from bioscan_lib.config import load_profile, profile_from
+from bioscan_lib.core.paths import resolve_path
+from bioscan_lib.report import numbers, runner
 
 EXPECTATIONS = Path(__file__).parent / "expected" / "sample_trained_numbers.yaml"
 PROFILE = "sample"
@@ -32,16 +35,15 @@ def profile() -> dict:
 
 @pytest.fixture(scope="module")
 def run_names(profile: dict) -> list[str]:
-    settings = train.profile_settings(profile)
-    return [train.run_name(train.config_from({**settings, "experiment": e})) for e in profile["train_experiments"]]
+    return [config.run_name for config in profile_from(profile).train_configs()]
 
 
 @pytest.fixture(scope="module")
 def out_dir(executed_notebooks: set[str], profile: dict) -> Path:
     """The sample's output folder holding what notebooks 06-08 wrote in this session."""
     if os.environ.get("BIOSCAN_RETRAIN") or not {"06", "07", "08"} <= executed_notebooks:
-        runner.run_profile(PROFILE, ["01", "02", "03", "04", "05"])  # skipped when up to date
-        runner.run_profile(PROFILE, ["06", "07", "08"], force=True)
+        runner.execute_profile(PROFILE, ["01", "02", "03", "04", "05"])  # skipped when up to date
+        runner.execute_profile(PROFILE, ["06", "07", "08"], force=True)
     return resolve_path(profile["output_dir"])
 
 

@@ -1,4 +1,5 @@
 """Interactive views: they respond to their controls and carry a static picture for headless runs."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bioscan_lib import metadata, widgets
+from bioscan_lib.core import widgets
+from bioscan_lib.dataset import metadata
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +35,10 @@ def test_rank_distribution_shows_only_labelled_categories(frame: pd.DataFrame) -
 
 
 def test_image_browser_puts_packages_side_by_side(frame: pd.DataFrame, small_sample: Path) -> None:
-    packages = {"folder": str(small_sample / "bioscan1m" / "images" / "original_256"),
-                "hdf5": str(small_sample / "release" / "original_256.hdf5")}
+    packages = {
+        "folder": str(small_sample / "bioscan1m" / "images" / "original_256"),
+        "hdf5": str(small_sample / "release" / "original_256.hdf5"),
+    }
     view = widgets.image_browser(frame, packages, rank="order")
     assert view._repr_mimebundle_()["text/plain"].startswith("Image browser")
     figure = widgets.specimen_grid(frame, packages, "order", "Diptera", None, "train", count=2)
@@ -51,9 +55,15 @@ def test_image_browser_says_when_nothing_matches(frame: pd.DataFrame, small_samp
 def test_confusion_explorer_starts_at_the_most_confused_class(small_sample: Path) -> None:
     package = str(small_sample / "bioscan1m" / "images" / "original_256")
     frame = metadata.read_metadata(small_sample / "bioscan1m").head(6)
-    predictions = pd.DataFrame({"image_file": frame["image_file"].astype(str), "chunk_number": frame["chunk_number"],
-                                "true": ["A", "A", "B", "B", "B", "C"], "predicted": ["A", "B", "A", "C", "B", "C"],
-                                "probability": [0.9, 0.6, 0.7, 0.5, 0.8, 0.99]})
+    predictions = pd.DataFrame(
+        {
+            "image_file": frame["image_file"].astype(str),
+            "chunk_number": frame["chunk_number"],
+            "true": ["A", "A", "B", "B", "B", "C"],
+            "predicted": ["A", "B", "A", "C", "B", "C"],
+            "probability": [0.9, 0.6, 0.7, 0.5, 0.8, 0.99],
+        }
+    )
     view = widgets.class_explorer(predictions, package, ["A", "B", "C"])
     assert view.widget.children[0].children[0].value == "B"
     figure = widgets.confusion_row(predictions, package, "B")

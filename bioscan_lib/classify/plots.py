@@ -1,0 +1,59 @@
+"""Figures of training and testing: learning curves, per-class accuracy, confusion matrix."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+
+
+def learning_curves(summary: pd.DataFrame, title: str) -> Figure:
+    """Loss and top-1 accuracy per epoch, training and validation, from a run's summary table."""
+    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for split, style in (("train", "-"), ("val", "--")):
+        loss_axes.plot(summary["epoch"], summary[f"{split}_loss"], style, marker="o", label=split)
+        accuracy_axes.plot(summary["epoch"], 100 * summary[f"{split}_top1"], style, marker="o", label=split)
+    loss_axes.set(xlabel="epoch", ylabel="loss", title="loss")
+    accuracy_axes.set(xlabel="epoch", ylabel="top-1 accuracy (%)", title="top-1 accuracy")
+    for axes in (loss_axes, accuracy_axes):
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.suptitle(title)
+    return figure
+
+
+def per_class_accuracy(table: pd.DataFrame, title: str) -> Figure:
+    """Per-class top-1 accuracy bars (classes in index order, test counts on a second axis), as the paper's figure.
+
+    `table` has columns class, test_samples, top1 and optionally published_top1 (fractions).
+    """
+    figure, axes = plt.subplots(figsize=(max(6, 0.32 * len(table) + 2), 4))
+    positions = np.arange(len(table))
+    width = 0.4 if "published_top1" in table else 0.8
+    axes.bar(positions - (width / 2 if width < 0.8 else 0), 100 * table["top1"].fillna(0), width, label="this run")
+    if "published_top1" in table:
+        axes.bar(positions + width / 2, 100 * table["published_top1"], width, label="paper (ViT-B/16, CE, Large)")
+    axes.set_xticks(positions, table["class"], rotation=90, fontsize=8)
+    axes.set(ylabel="top-1 accuracy (%)", ylim=(0, 105), title=title)
+    counts = axes.twinx()
+    counts.plot(positions, table["test_samples"], color="black", marker=".", linewidth=1, label="test samples")
+    counts.set_yscale("log")
+    counts.set_ylabel("test samples")
+    axes.legend(loc="lower left", fontsize=8)
+    return figure
+
+
+def confusion_matrix_figure(matrix: np.ndarray, classes: list[str], title: str) -> Figure:
+    """A confusion matrix (rows true, columns predicted) with a log colour scale."""
+    size = max(5, 0.22 * len(classes) + 2)
+    figure, axes = plt.subplots(figsize=(size + 1, size))
+    shown = np.ma.masked_equal(np.asarray(matrix, dtype=float), 0)
+    image = axes.imshow(shown, cmap="viridis", norm=LogNorm(vmin=1, vmax=max(1, float(np.max(matrix)))))
+    ticks = np.arange(len(classes))
+    axes.set_xticks(ticks, classes, rotation=90, fontsize=7)
+    axes.set_yticks(ticks, classes, fontsize=7)
+    axes.set(xlabel="predicted", ylabel="true", title=title)
+    figure.colorbar(image, ax=axes, label="samples")
+    return figure

@@ -1,0 +1,169 @@
+"""Labelling new photographs with a trained run: top-k labels with probabilities, an uncertainty flag, a gallery."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from bioscan_lib.classify.data import eval_transform, experiment_dataset, make_loader
+from bioscan_lib.classify.metrics import softmax
+from bioscan_lib.classify.test import load_best
+from bioscan_lib.classify.train import INFO_FILE, predict, read_run_config, start_runtime
+from bioscan_lib.core.figures import image_grid
+from bioscan_lib.core.files import write_text_atomic
+from bioscan_lib.core.paths import resolve_path
+from bioscan_lib.preprocess.crop import SpecimenCropper
+from bioscan_lib.preprocess.packages import PhotoSource, decode_image
+from bioscan_lib.split.rules import split_folder
+
+THRESHOLD_FILE = "confidence_threshold.json"
+CONFIDENT_SHARE = 0.95  # the threshold keeps this share of the run's validation photographs confident
+
+
+class PhotoDataset:
+    """Photographs of a source as model inputs, optionally cut out with the crop tool first."""
+
+    def __init__(self, source: PhotoSource, names: list[str], transform, crop: bool = False):
+
+        self.source, self.names, self.transform = source, names, transform
+        self.cropper = SpecimenCropper() if crop else None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def image(self, index: int):
+        """The photograph as the model sees it before the transform (cropped if asked)."""
+        data = self.source.read(self.names[index])
+        return decode_image(self.cropper(data)[0] if self.cropper else data)
+
+    def __getitem__(self, index: int):
+        return self.transform(self.image(index)), index
+
+
+def run_classes(run_dir: str | os.PathLike) -> list[str]:
+    """The class names of a run, by class index."""
+    info = Path(run_dir) / INFO_FILE
+    if not info.is_file():
+        raise FileNotFoundError(f"{info} not found: {run_dir} is not a finished training run")
+    return json.loads(info.read_text())["classes"]
+
+
+def _probabilities(run_dir: Path, dataset, batch_size: int, workers: int) -> np.ndarray:
+    """Softmax probabilities of the run's best checkpoint over a dataset, in order."""
+
+    runtime = start_runtime(read_run_config(run_dir))
+    model, _ = load_best(run_dir, len(run_classes(run_dir)), runtime)
+    logits, _ = predict(model, make_loader(dataset, batch_size, workers), runtime, description="labelling")
+    return softmax(logits)
+
+
+def confidence_threshold(
+    run_dir: str | os.PathLike, batch_size: int = 64, workers: int = 0, refresh: bool = False
+) -> float:
+    """The top-1 probability below which a prediction is flagged uncertain, chosen on the run's validation split.
+
+    It keeps `CONFIDENT_SHARE` of the validation photographs confident; kept in the run folder unless `refresh`.
+    """
+    run_dir = Path(run_dir)
+    stored = run_dir / THRESHOLD_FILE
+    if stored.is_file() and not refresh:
+        return float(json.loads(stored.read_text())["threshold"])
+
+    config = read_run_config(run_dir)
+    dataset = experiment_dataset(
+        resolve_path(config.data_root),
+        split_folder(resolve_path(config.output_dir)),
+        config.experiment,
+        "validation",
+        config.package,
+        eval_transform(config.image_size, config.crop_size, config.normalize),
+    )
+    confidence = _probabilities(run_dir, dataset, batch_size, workers).max(axis=1)
+    threshold = float(np.quantile(confidence, 1.0 - CONFIDENT_SHARE))
+    write_text_atomic(
+        stored,
+        json.dumps(
+            {"threshold": threshold, "confident_share": CONFIDENT_SHARE, "validation_samples": int(len(confidence))},
+            indent=2,
+        )
+        + "\n",
+    )
+    return threshold
+
+
+def predict_photographs(
+    run_dir: str | os.PathLike,
+    source: str | os.PathLike,
+    crop: bool = False,
+    top_k: int = 3,
+    threshold: float | None = None,
+    batch_size: int = 64,
+    workers: int = 0,
+) -> pd.DataFrame:
+    """One row per photograph: the top-k labels and probabilities, the confidence and the uncertainty flag."""
+
+    run_dir = Path(run_dir)
+    config, classes = read_run_config(run_dir), run_classes(run_dir)
+    photos = PhotoSource(source)
+    dataset = PhotoDataset(
+        photos, photos.names(), eval_transform(config.image_size, config.crop_size, config.normalize), crop
+    )
+    probabilities = _probabilities(run_dir, dataset, batch_size, workers)
+    k = min(top_k, len(classes))
+    ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    table = pd.DataFrame({"image_file": dataset.names})
+    for rank in range(k):
+        table[f"label_{rank + 1}"] = [classes[i] for i in ranked[:, rank]]
+        table[f"probability_{rank + 1}"] = probabilities[np.arange(len(table)), ranked[:, rank]]
+    table["confidence"] = table["probability_1"]
+    limit = confidence_threshold(run_dir, batch_size, workers) if threshold is None else threshold
+    table["uncertain"] = table["confidence"] < limit
+    return table
+
+
+def heldout_scores(predictions: pd.DataFrame, labels: pd.DataFrame, label_column: str = "order") -> pd.DataFrame:
+    """Accuracy on photographs of known classes, flag rates, and how well low confidence singles out unseen classes."""
+
+    merged = predictions.merge(labels, on="image_file", validate="one_to_one")
+    seen = merged["seen_order"].astype(bool)
+    correct = merged["label_1"] == merged[label_column]
+    auroc = roc_auc_score(~seen, -merged["confidence"]) if seen.any() and (~seen).any() else np.nan
+    return pd.DataFrame(
+        [
+            {"measure": "photographs of known orders", "value": int(seen.sum())},
+            {"measure": "photographs of unseen orders", "value": int((~seen).sum())},
+            {"measure": "top-1 accuracy on known orders", "value": round(float(correct[seen].mean()), 4)},
+            {
+                "measure": "flagged uncertain, known orders",
+                "value": round(float(merged.loc[seen, "uncertain"].mean()), 4),
+            },
+            {
+                "measure": "flagged uncertain, unseen orders",
+                "value": round(float(merged.loc[~seen, "uncertain"].mean()), 4),
+            },
+            {"measure": "AUROC of low confidence for unseen orders", "value": round(float(auroc), 4)},
+        ]
+    )
+
+
+def gallery(
+    predictions: pd.DataFrame, source: str | os.PathLike, count: int = 12, crop: bool = False, columns: int = 6
+):
+    """The first `count` photographs with their top label and probability; uncertain ones titled in red."""
+
+    photos = PhotoSource(source)
+    shown = predictions.head(count)
+    dataset = PhotoDataset(photos, shown["image_file"].tolist(), transform=None, crop=crop)
+    figure = image_grid(
+        [dataset.image(i) for i in range(len(shown))],
+        [f"{row.label_1} {row.probability_1:.2f}" + (" ?" if row.uncertain else "") for row in shown.itertuples()],
+        columns=columns,
+    )
+    for axis, uncertain in zip(figure.axes, shown["uncertain"]):
+        axis.title.set_color("tab:red" if uncertain else "black")
+    return figure

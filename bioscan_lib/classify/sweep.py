@@ -1,0 +1,94 @@
+"""The paper's 72 runs (3 sizes x 2 tasks x 2 backbones x 2 losses x 3 seeds) as parameter files, listed, filtered and run."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import shlex
+from pathlib import Path
+
+import yaml
+
+from bioscan_lib.classify import SWEEP_FOLDER
+from bioscan_lib.classify.test import evaluate_run
+from bioscan_lib.classify.train import train
+from bioscan_lib.config import LOSSES, TrainConfig, train_config
+from bioscan_lib.core.files import write_text_atomic
+from bioscan_lib.core.paths import project_root, resolve_path
+from bioscan_lib.split.rules import experiment_size, experiment_task
+
+SIZES = ("large", "medium", "small")
+TASKS = ("insect_order", "diptera_family")
+BACKBONES = ("resnet50.tv_in1k", "vit_base_patch16_224")  # torchvision's ResNet-50 weights, as the paper
+SEEDS = (1, 2, 3)
+RUN_KEYS = ("profile", "experiment", "model", "loss", "seed")  # what a sweep file sets; the recipe is the profile's
+
+
+def sweep_runs(profile: str = "paper") -> list[dict]:
+    """The 72 runs: the profile with each experiment, backbone, loss and seed."""
+    return [
+        {"profile": profile, "experiment": f"{size}_{task}", "model": model, "loss": loss, "seed": seed}
+        for size, task, model, loss, seed in itertools.product(SIZES, TASKS, BACKBONES, LOSSES, SEEDS)
+    ]
+
+
+def sweep_configs(profile: str = "paper") -> list[TrainConfig]:
+    """The 72 runs' TrainConfigs: the profile's settings with each experiment, backbone, loss and seed."""
+    return [train_config(profile, overrides=run) for run in sweep_runs(profile)]
+
+
+def write_sweep(folder: str | os.PathLike = SWEEP_FOLDER, profile: str = "paper") -> list[Path]:
+    """Write one YAML per run (named after the run) into `folder`; return the paths."""
+    folder = resolve_path(folder)
+    paths = []
+    for run, config in zip(sweep_runs(profile), sweep_configs(profile)):
+        path = folder / f"{config.run_name}.yaml"
+        write_text_atomic(path, yaml.safe_dump(run, sort_keys=False))
+        paths.append(path)
+    return paths
+
+
+def _matches(settings: dict, condition: str) -> bool:
+    key, separator, wanted = condition.partition("=")
+    if not separator:
+        raise ValueError(f"filter {condition!r} is not KEY=VALUE (e.g. loss=ce, size=small, seed=1,2)")
+    derived = {"size": experiment_size(settings["experiment"]), "task": experiment_task(settings["experiment"])}
+    value = derived.get(key, settings.get(key))
+    if key not in derived and key not in settings:
+        raise ValueError(f"filter key {key!r} is not a training parameter, size or task")
+    return str(value) in wanted.split(",")
+
+
+def select(folder: str | os.PathLike = SWEEP_FOLDER, filters: list[str] | None = None) -> list[Path]:
+    """The sweep's parameter files matching every KEY=VALUE[,VALUE...] filter (keys: any parameter, size, task)."""
+    folder = resolve_path(folder)
+    paths = sorted(folder.glob("*.yaml"))
+    if not paths:
+        raise FileNotFoundError(f"No parameter files in {folder}; write them with `bioscan-repro sweep --write`.")
+    return [path for path in paths if all(_matches(_settings(path), f) for f in filters or [])]
+
+
+def _settings(path: Path) -> dict:
+    """Every training parameter of a sweep file (its profile's, then its own)."""
+    return dataclasses.asdict(train_config(params_file=path))
+
+
+def command(path: Path, processes: int = 1) -> str:
+    """The shell command that trains then tests one run (under torchrun with several processes)."""
+    relative = path.relative_to(project_root()) if path.is_relative_to(project_root()) else path
+    launcher = (
+        f"torchrun --standalone --nproc_per_node {processes} -m bioscan_lib" if processes > 1 else "bioscan-repro"
+    )
+    folder = train_config(params_file=path).run_folder
+    folder = folder.relative_to(project_root()) if folder.is_relative_to(project_root()) else folder
+    return (
+        f"{launcher} train --params {shlex.quote(str(relative))} --quiet && "
+        f"bioscan-repro test --run {shlex.quote(str(folder))} --quiet"
+    )
+
+
+def execute_sweep(paths: list[Path]) -> None:
+    """Train and test the runs one after another in this process (finished epochs are skipped on resume)."""
+    for path in paths:
+        evaluate_run(train(train_config(params_file=path)))

@@ -1,0 +1,261 @@
+"""Testing a run's best checkpoint: the paper's metrics, per-class accuracy, confusion matrix, tables beside the published ones."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from bioscan_lib.classify import metrics
+from bioscan_lib.classify.data import make_loader
+from bioscan_lib.classify.metrics import per_class_topk, softmax
+from bioscan_lib.classify.models import create_model
+from bioscan_lib.classify.plots import confusion_matrix_figure, per_class_accuracy
+from bioscan_lib.classify.train import (
+    CHECKPOINT_BEST,
+    INFO_FILE,
+    build_datasets,
+    predict,
+    read_run_config,
+    start_runtime,
+)
+from bioscan_lib.core.files import write_text_atomic
+from bioscan_lib.core.outputs import save_figure, write_csv
+from bioscan_lib.core.reference import published
+from bioscan_lib.split.rules import experiment_size, experiment_task
+
+METRICS_JSON, METRICS_CSV = "test_metrics.json", "test_metrics.csv"
+PER_CLASS_CSV, CONFUSION_CSV = "per_class_accuracy.csv", "confusion_matrix.csv"
+PREDICTIONS_CSV = "test_predictions.csv"
+PAPER_COLUMNS = tuple(published()["results_vit_b16_ce_test_percent"]["columns"])
+TASK_NAMES = {"insect_order": "order", "diptera_family": "family"}
+SIZE_ORDER = ("small", "medium", "large")
+CONFIGURATION = ["experiment", "model", "loss"]
+NOT_PERCENT = {"run", "best_epoch", "samples", "classes", "classes_present"}
+
+
+def load_best(folder: str | os.PathLike, n_classes: int, runtime):
+    """The run's model with its best-validation weights (loaded with weights_only)."""
+
+    path = Path(folder) / CHECKPOINT_BEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; train the run first (`bioscan-repro train` or notebook 06).")
+    model = create_model(read_run_config(folder).model, n_classes, pretrained=False)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    model = model.to(runtime.device)
+    return model.to(memory_format=torch.channels_last) if runtime.channels_last else model, int(state["epoch"])
+
+
+def per_class_table(classes: list[str], logits: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    """Per class: index, test samples, top-1 and top-5 accuracy (NaN where the class has no test sample)."""
+
+    return pd.DataFrame(
+        {
+            "class": classes,
+            "index": np.arange(len(classes)),
+            "test_samples": np.bincount(labels, minlength=len(classes)),
+            "top1": per_class_topk(logits, labels, 1),
+            "top5": per_class_topk(logits, labels, min(5, len(classes))),
+        }
+    )
+
+
+def published_per_class(experiment: str, classes: list[str]) -> list[float] | None:
+    """The paper's per-class top-1 of a Large experiment (orders by name, families by rank), or None."""
+    values = published()["per_class_top1_large_vit_b16_ce"]
+    if experiment == "large_insect_order":
+        return [values["large_insect_order"].get(name, np.nan) for name in classes]
+    if experiment == "large_diptera_family":
+        ranked = values["large_diptera_family_in_count_order"]
+        return [ranked[i] if i < len(ranked) else np.nan for i in range(len(classes))]
+    return None
+
+
+def evaluate_run(
+    folder: str | os.PathLike,
+    data_root: str | None = None,
+    workers: int | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict[str, float]:
+    """Test a run's best checkpoint; write its metrics (JSON, CSV), per-class accuracy, confusion matrix and figures."""
+
+    folder = Path(folder)
+    config = read_run_config(folder)
+    config = dataclasses.replace(
+        config,
+        data_root=data_root or config.data_root,
+        device=device,
+        workers=config.workers if workers is None else workers,
+    )
+    runtime = start_runtime(config)
+    classes = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))["classes"]
+    model, best_epoch = load_best(folder, len(classes), runtime)
+    datasets = build_datasets(config, ("validation", "test"))
+    loaders = {split: _loader(dataset, config) for split, dataset in datasets.items()}
+    validation_logits, validation_labels = predict(model, loaders["validation"], runtime, progress, "validation")
+    logits, labels = predict(model, loaders["test"], runtime, progress, "test")
+    result = {
+        "run": folder.name,
+        "best_epoch": best_epoch,
+        **metrics.classification_metrics(logits, labels, validation_logits, validation_labels),
+        "majority_top1": float(np.mean(labels == 0)),
+    }
+    write_text_atomic(folder / METRICS_JSON, json.dumps(result, indent=2) + "\n")
+    write_csv(pd.DataFrame([result]), folder / METRICS_CSV)
+    table = per_class_table(classes, logits, labels)
+    write_csv(table, folder / PER_CLASS_CSV)
+    write_csv(
+        pd.DataFrame(
+            metrics.confusion(labels, logits.argmax(axis=1), len(classes)), index=classes, columns=classes
+        ).rename_axis("true \\ predicted"),
+        folder / CONFUSION_CSV,
+        index=True,
+    )
+    write_csv(prediction_table(datasets["test"], classes, logits, labels), folder / PREDICTIONS_CSV)
+    _save_figures(folder, config.experiment, table)
+    return result
+
+
+def prediction_table(dataset, classes: list[str], logits: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    """One row per test image: its file, chunk, true and predicted class, and the predicted class's probability."""
+    probabilities = softmax(logits)
+    predicted = logits.argmax(axis=1)
+    return pd.DataFrame(
+        {
+            "image_file": dataset.files,
+            "chunk_number": dataset.chunks,
+            "true": [classes[i] for i in labels],
+            "predicted": [classes[i] for i in predicted],
+            "probability": probabilities[np.arange(len(predicted)), predicted],
+        }
+    )
+
+
+def _loader(dataset, config):
+
+    return make_loader(dataset, config.batch_size, config.workers)
+
+
+def run_figures(folder: str | os.PathLike, experiment: str, table: pd.DataFrame) -> dict[str, object]:
+    """The per-class accuracy figure (with the paper's values where published) and the confusion-matrix figure."""
+
+    folder = Path(folder)
+    paper = published_per_class(experiment, table["class"].tolist())
+    shown = table.assign(published_top1=paper) if paper is not None else table
+    matrix = pd.read_csv(folder / CONFUSION_CSV, index_col=0)
+    return {
+        "per_class_accuracy": per_class_accuracy(shown, f"{folder.name}: test top-1 per class"),
+        "confusion_matrix": confusion_matrix_figure(matrix.to_numpy(), matrix.index.tolist(), f"{folder.name}: test"),
+    }
+
+
+def _save_figures(folder: Path, experiment: str, table: pd.DataFrame) -> None:
+
+    for name, figure in run_figures(folder, experiment, table).items():
+        save_figure(figure, folder, name)
+        plt.close(figure)
+
+
+def read_test_metrics(folder: str | os.PathLike) -> dict[str, float]:
+    """A run's test metrics as written by `evaluate_run`."""
+    path = Path(folder) / METRICS_JSON
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; test the run first (`bioscan-repro test --run {folder}`).")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def find_runs(runs_dir: str | os.PathLike) -> list[Path]:
+    """Run folders with a best checkpoint under `runs_dir`, sorted by name."""
+    return sorted(path.parent for path in Path(runs_dir).glob("*/best.pt"))
+
+
+def evaluate_runs(
+    runs_dir: str | os.PathLike,
+    data_root: str | None = None,
+    workers: int | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> list[Path]:
+    """Test every run under `runs_dir` whose results are missing or older than its best checkpoint; return all runs."""
+
+    folders = find_runs(runs_dir)
+    for folder in tqdm(folders, desc="runs", disable=not progress):
+        metrics_file = folder / METRICS_JSON
+        stale = not metrics_file.is_file() or metrics_file.stat().st_mtime < (folder / CHECKPOINT_BEST).stat().st_mtime
+        if force or stale or not (folder / PREDICTIONS_CSV).is_file():
+            evaluate_run(folder, data_root, workers, progress=progress)
+    return folders
+
+
+def results_table(folders: list[Path]) -> pd.DataFrame:
+    """One row per tested run: its configuration and every metric in percent (the paper's columns first)."""
+
+    rows = []
+    for folder in folders:
+        config, scores = read_run_config(folder), read_test_metrics(folder)
+        ordered = [*PAPER_COLUMNS, *(key for key in scores if key not in PAPER_COLUMNS)]
+        rows.append(
+            {
+                "run": folder.name,
+                "task": TASK_NAMES[experiment_task(config.experiment)],
+                "size": experiment_size(config.experiment),
+                "experiment": config.experiment,
+                "model": config.model,
+                "loss": config.loss,
+                "seed": config.seed,
+                **{
+                    key: 100 * scores[key]
+                    for key in ordered
+                    if key in scores and key not in NOT_PERCENT and not key.endswith("_threshold")
+                },
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def published_table() -> pd.DataFrame:
+    """The paper's ViT-B/16 cross-entropy test results (percent), one row per experiment."""
+    values = published()["results_vit_b16_ce_test_percent"]
+    rows = [
+        {
+            "task": TASK_NAMES[experiment_task(name)],
+            "size": experiment_size(name),
+            "experiment": name,
+            **dict(zip(PAPER_COLUMNS, numbers)),
+        }
+        for name, numbers in values.items()
+        if name != "columns"
+    ]
+    return pd.DataFrame(rows)
+
+
+def paper_layout(results: pd.DataFrame) -> pd.DataFrame:
+    """Results in the paper's layout (task, size, then its columns), each experiment's runs beside the published row."""
+    paper = published_table().assign(source="paper: vit_base_patch16_224 ce (published table)")
+    ours = results.assign(source=results["model"] + " " + results["loss"] + " s" + results["seed"].astype(str))
+    both = pd.concat([paper[paper["experiment"].isin(results["experiment"])], ours], ignore_index=True)
+    both["size_rank"] = both["size"].map(SIZE_ORDER.index)
+    both = both.sort_values(["task", "size_rank", "source"], ascending=[False, True, False], kind="stable")
+    return both[["task", "size", "source", *PAPER_COLUMNS]].reset_index(drop=True)
+
+
+def seed_summary(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean +- std (percent) over seeds of each configuration that has several seeds (the paper's appendix tables)."""
+    columns = list(PAPER_COLUMNS)
+    groups = results.groupby(CONFIGURATION, sort=True)
+    sizes = groups.size().rename("seeds")
+    several = sizes[sizes > 1].index
+    if len(several) == 0:
+        return pd.DataFrame(columns=[*CONFIGURATION, "seeds", *columns])
+    mean, std = groups[columns].mean().loc[several], groups[columns].std(ddof=1).loc[several]
+    text = mean.round(2).astype(str) + " ± " + std.round(2).astype(str)
+    return text.join(sizes).reset_index()[[*CONFIGURATION, "seeds", *columns]]

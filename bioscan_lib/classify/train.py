@@ -1,0 +1,406 @@
+"""Training as the paper: a timm classifier, cross-entropy or focal loss, SGD with step decay, one folder per run, resumable."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import timm
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+import yaml
+from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import update_bn
+from torch.utils.data.distributed import DistributedSampler
+from tqdm.auto import tqdm
+
+from bioscan_lib.classify import data
+from bioscan_lib.classify.models import create_model
+from bioscan_lib.classify.plots import learning_curves
+from bioscan_lib.config import LOSSES, TrainConfig, config_from
+from bioscan_lib.core.files import atomic_path, write_text_atomic
+from bioscan_lib.core.outputs import save_figure
+from bioscan_lib.core.paths import resolve_path
+from bioscan_lib.split.rules import read_class_list, split_folder
+
+RUNTIME_KEYS = {"workers", "threads", "device", "epochs", "profile", "data_root", "output_dir"}
+CHECKPOINT_LAST, CHECKPOINT_BEST = "last.pt", "best.pt"
+PARAMS_FILE, INFO_FILE, SUMMARY_FILE = "params.yaml", "run_info.json", "summary.csv"
+
+
+def read_run_config(folder: str | os.PathLike) -> TrainConfig:
+    """The resolved parameters a run folder was trained with."""
+    path = Path(folder) / PARAMS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; is {folder} a run folder made by `bioscan-repro train`?")
+    return config_from(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (every device)."""
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def focal_loss(logits, targets, gamma: float = 2.0):
+    """Multi-class focal loss, mean of -(1 - p_t)^gamma log p_t (Lin et al. 2017; gamma 0 is cross-entropy)."""
+
+    log_pt = -F.cross_entropy(logits.float(), targets, reduction="none")
+    return (-((1 - log_pt.exp()) ** gamma) * log_pt).mean()
+
+
+def loss_function(name: str, focal_gamma: float = 2.0):
+    """The loss of a run: `ce` or `focal`."""
+
+    if name == "focal":
+        return lambda logits, targets: focal_loss(logits, targets, focal_gamma)
+    if name == "ce":
+        return lambda logits, targets: F.cross_entropy(logits.float(), targets)
+    raise ValueError(f"Unknown loss {name!r}; choose one of {', '.join(LOSSES)}.")
+
+
+@dataclass
+class Runtime:
+    """Where and how a process trains: its rank, the device, precision and memory format."""
+
+    rank: int
+    world_size: int
+    device: Any
+    amp: bool
+    channels_last: bool
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def autocast(self):
+
+        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
+
+
+def start_runtime(config: TrainConfig) -> Runtime:
+    """Join the torchrun process group if launched by torchrun (NCCL on GPU, gloo on CPU); pick the device.
+
+    On the CPU, torch is switched to deterministic algorithms for the rest of the process."""
+
+    world_size, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    use_cuda = config.device.startswith("cuda") or (config.device == "auto" and torch.cuda.is_available())
+    if use_cuda:
+        device = torch.device(config.device if ":" in config.device else f"cuda:{local_rank}")
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+        torch.use_deterministic_algorithms(True)
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    on_gpu = device.type == "cuda"
+    return Runtime(
+        rank,
+        world_size,
+        device,
+        on_gpu if config.amp is None else config.amp,
+        on_gpu if config.channels_last is None else config.channels_last,
+    )
+
+
+def topk_correct(logits, labels, ks: list[int]):
+    """Number of samples whose label is among the k highest logits, for each k (a tensor)."""
+
+    top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices == labels[:, None]
+    return torch.stack([top[:, :k].any(dim=1).sum() for k in ks])
+
+
+def _batch_to(runtime: Runtime, images, labels):
+
+    memory_format = torch.channels_last if runtime.channels_last else torch.contiguous_format
+    return (
+        images.to(runtime.device, non_blocking=True, memory_format=memory_format),
+        labels.to(runtime.device, non_blocking=True),
+    )
+
+
+def _reduce(runtime: Runtime, totals):
+
+    if runtime.world_size > 1:
+        dist.all_reduce(totals)
+    return totals
+
+
+def run_epoch(
+    model,
+    loader,
+    runtime: Runtime,
+    criterion,
+    ks: list[int],
+    optimizer=None,
+    description: str = "",
+    progress: bool = True,
+) -> dict[str, float]:
+    """One pass (training when `optimizer` is given): mean loss and top-k accuracies over every process's samples."""
+
+    training = optimizer is not None
+    model.train(training)
+    totals = torch.zeros(2 + len(ks), dtype=torch.float64, device=runtime.device)
+    with torch.set_grad_enabled(training):
+        for images, labels in tqdm(loader, desc=description, leave=False, disable=not (progress and runtime.main)):
+            images, labels = _batch_to(runtime, images, labels)
+            with runtime.autocast():
+                logits = model(images)
+            loss = criterion(logits, labels)
+            if training:
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            totals[0] += loss.detach().double() * len(labels)
+            totals[1] += len(labels)
+            totals[2:] += topk_correct(logits.detach(), labels, ks)
+    totals = _reduce(runtime, totals).cpu().numpy()
+    count = max(totals[1], 1.0)
+    return {"loss": float(totals[0] / count), **{f"top{k}": float(totals[2 + i] / count) for i, k in enumerate(ks)}}
+
+
+def recompute_batch_norm(model, loader, batches: int, runtime: Runtime) -> None:
+    """Precise batch norm: statistics averaged over `batches` training batches at fixed weights (none if 0).
+
+    The running averages mix statistics of weights from many steps back; on small data at a high learning rate
+    they can lag the weights enough to make validation collapse while training accuracy climbs."""
+
+    if batches > 0:
+        update_bn(itertools.islice(loader, batches), model, runtime.device)
+
+
+def predict(
+    model, loader, runtime: Runtime, progress: bool = True, description: str = "predict"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (float32) and labels of every sample of a loader, in order."""
+
+    model.eval()
+    outputs, targets = [], []
+    with torch.no_grad():
+        for images, labels in tqdm(loader, desc=description, leave=False, disable=not progress):
+            images, _ = _batch_to(runtime, images, labels)
+            with runtime.autocast():
+                outputs.append(model(images).float().cpu())
+            targets.append(labels)
+    if not outputs:
+        return np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64)
+    return torch.cat(outputs).numpy(), torch.cat(targets).numpy()
+
+
+def _check_resumable(folder: Path, config: TrainConfig) -> None:
+    if not (folder / PARAMS_FILE).is_file():
+        return
+    before = dataclasses.asdict(read_run_config(folder))
+    changed = sorted(k for k, v in dataclasses.asdict(config).items() if k not in RUNTIME_KEYS and before.get(k) != v)
+    if changed:
+        raise ValueError(
+            f"{folder} was trained with other parameters ({', '.join(changed)}); "
+            "delete the folder to start again, or change the seed to make a new run."
+        )
+
+
+def _save_checkpoint(path: Path, **content) -> None:
+
+    with atomic_path(path) as temporary:
+        torch.save(content, temporary)
+
+
+def build_datasets(config: TrainConfig, splits: tuple[str, ...]) -> dict[str, Any]:
+    """The datasets of some splits of a run, training transform for train and evaluation transform otherwise."""
+
+    split_dir = split_folder(resolve_path(config.output_dir))
+    datasets = {}
+    for split in splits:
+        make = data.train_transform if split == "train" else data.eval_transform
+        datasets[split] = data.experiment_dataset(
+            resolve_path(config.data_root),
+            split_dir,
+            config.experiment,
+            split,
+            config.package,
+            make(config.image_size, config.crop_size, config.normalize),
+            decode_size=config.image_size,
+        )
+    return datasets
+
+
+def class_names(config: TrainConfig) -> list[str]:
+    """An experiment's classes in label order."""
+
+    return (
+        read_class_list(split_folder(resolve_path(config.output_dir)), config.experiment)["class"].astype(str).tolist()
+    )
+
+
+def train(config: TrainConfig, progress: bool = True) -> Path:
+    """Train (or resume) one run into its folder; return the folder. Works alone or under torchrun."""
+
+    runtime = start_runtime(config)
+    folder = config.run_folder
+    _check_resumable(folder, config)
+    seed_everything(config.seed)
+    datasets = build_datasets(config, ("train", "validation"))
+    if len(datasets["train"]) < config.batch_size * runtime.world_size:
+        raise ValueError(
+            f"{config.experiment} has {len(datasets['train'])} training samples, fewer than one batch of "
+            f"{config.batch_size} per process; lower batch_size."
+        )
+    classes = class_names(config)
+    ks = [k for k in config.topk if k <= len(classes)]
+    model, optimizer, scheduler = _optimisation(config, len(classes), runtime)
+    start_epoch, best_top1, rows = _resume(folder, model, optimizer, scheduler, runtime)
+    network = DistributedDataParallel(model) if runtime.world_size > 1 else model
+    generator = torch.Generator()
+    sampler = (
+        DistributedSampler(
+            datasets["train"], runtime.world_size, runtime.rank, shuffle=True, seed=config.seed, drop_last=True
+        )
+        if runtime.world_size > 1
+        else None
+    )
+    train_loader = data.make_loader(
+        datasets["train"], config.batch_size, config.workers, sampler, generator, shuffle=True, drop_last=True
+    )
+    validation_loader = data.make_loader(
+        datasets["validation"],
+        config.batch_size,
+        config.workers,
+        data.ShardSampler(len(datasets["validation"]), runtime.rank, runtime.world_size),
+    )
+    if runtime.main:
+        _write_run_files(folder, config, classes, datasets, runtime)
+    criterion = loss_function(config.loss, config.focal_gamma)
+    epochs = tqdm(
+        range(start_epoch, config.epochs),
+        desc=config.run_name,
+        initial=start_epoch,
+        total=config.epochs,
+        disable=not (progress and runtime.main),
+    )
+    for epoch in epochs:
+        epoch_seed = config.seed * 1_000_003 + epoch * 101 + runtime.rank
+        torch.manual_seed(epoch_seed)
+        generator.manual_seed(epoch_seed)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        started = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        trained = run_epoch(network, train_loader, runtime, criterion, ks, optimizer, f"train {epoch + 1}", progress)
+        recompute_batch_norm(model, train_loader, config.precise_bn_batches, runtime)
+        validated = run_epoch(
+            network, validation_loader, runtime, criterion, ks, None, f"validate {epoch + 1}", progress
+        )
+        scheduler.step()
+        rows.append(
+            {
+                "epoch": epoch + 1,
+                "lr": lr,
+                **{f"train_{k}": v for k, v in trained.items()},
+                **{f"val_{k}": v for k, v in validated.items()},
+                "seconds": time.perf_counter() - started,
+            }
+        )
+        epochs.set_postfix(val_top1=f"{validated['top1']:.3f}")
+        improved, best_top1 = validated["top1"] > best_top1, max(best_top1, validated["top1"])
+        if runtime.main:
+            _save_epoch(folder, model, optimizer, scheduler, rows, best_top1, improved)
+    if runtime.main:
+        _save_learning_curves(folder)
+    if runtime.world_size > 1:
+        torch.distributed.barrier()
+    return folder
+
+
+def _optimisation(config: TrainConfig, n_classes: int, runtime: Runtime) -> tuple:
+    """The model on its device, the SGD optimiser and the step schedule."""
+
+    model = create_model(config.model, n_classes, config.pretrained, config.weights).to(runtime.device)
+    if runtime.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=config.nesterov,
+        weight_decay=config.weight_decay,
+    )
+    return model, optimizer, torch.optim.lr_scheduler.MultiStepLR(optimizer, config.lr_milestones, config.lr_gamma)
+
+
+def _resume(folder: Path, model, optimizer, scheduler, runtime: Runtime) -> tuple[int, float, list[dict]]:
+    """Load `last.pt` if there is one: the epochs done, the best validation top-1 and the summary rows so far."""
+
+    if not (folder / CHECKPOINT_LAST).is_file():
+        return 0, -1.0, []
+    state = torch.load(folder / CHECKPOINT_LAST, map_location=runtime.device, weights_only=True)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    done = int(state["epoch"])
+    rows = pd.read_csv(folder / SUMMARY_FILE).query("epoch <= @done").to_dict("records")
+    return done, float(state["best_top1"]), rows
+
+
+def _save_epoch(folder: Path, model, optimizer, scheduler, rows: list[dict], best_top1: float, improved: bool) -> None:
+    """best.pt if the epoch improved, then the summary, then last.pt (a resume drops summary rows past last.pt)."""
+    epoch = rows[-1]["epoch"]
+    if improved:
+        _save_checkpoint(folder / CHECKPOINT_BEST, model=model.state_dict(), epoch=epoch, val_top1=best_top1)
+    with atomic_path(folder / SUMMARY_FILE) as temporary:
+        pd.DataFrame(rows).to_csv(temporary, index=False)
+    _save_checkpoint(
+        folder / CHECKPOINT_LAST,
+        model=model.state_dict(),
+        optimizer=optimizer.state_dict(),
+        scheduler=scheduler.state_dict(),
+        epoch=epoch,
+        best_top1=best_top1,
+    )
+
+
+def _write_run_files(folder: Path, config: TrainConfig, classes: list[str], datasets: dict, runtime: Runtime) -> None:
+
+    write_text_atomic(folder / PARAMS_FILE, yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
+    info = {
+        "run": config.run_name,
+        "classes": classes,
+        "world_size": runtime.world_size,
+        "device": runtime.device.type,
+        "amp_bf16": runtime.amp,
+        "channels_last": runtime.channels_last,
+        "samples": {split: len(dataset) for split, dataset in datasets.items()},
+        "versions": {"torch": torch.__version__, "timm": timm.__version__},
+    }
+    write_text_atomic(folder / INFO_FILE, json.dumps(info, indent=2) + "\n")
+
+
+def read_summary(folder: str | os.PathLike) -> pd.DataFrame:
+    """A run's per-epoch table."""
+    path = Path(folder) / SUMMARY_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; train the run first (`bioscan-repro train` or notebook 06).")
+    return pd.read_csv(path)
+
+
+def _save_learning_curves(folder: Path) -> None:
+
+    figure = learning_curves(read_summary(folder), folder.name)
+    save_figure(figure, folder, "learning_curves")
+    plt.close(figure)

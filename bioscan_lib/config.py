@@ -1,0 +1,252 @@
+"""The suite's one typed configuration: a training run's parameters (`TrainConfig`, the paper's recipe as defaults)
+and a profile's parameters (`Profile`, validated when `params/<profile>.yaml` is loaded)."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bioscan_lib.core.paths import project_root, resolve_path
+
+LOSSES = ("ce", "focal")
+TRAIN_PREFIX = "train_"
+
+
+def _option(default: Any, text: str) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": text})
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass
+class TrainConfig:
+    """Every parameter of a training run; the defaults are the paper's recipe (BIOSCAN1M.md section 5)."""
+
+    experiment: str = _option("large_insect_order", "experiment (split column), e.g. large_diptera_family")
+    model: str = _option("vit_base_patch16_224", "timm model name, e.g. resnet50.tv_in1k or test_resnet")
+    loss: str = _option("ce", "ce (cross-entropy) or focal")
+    seed: int = _option(2023, "seed of initialisation, shuffling and augmentation")
+    profile: str = _option("paper", "profile the run belongs to")
+    data_root: str = _option("data/bioscan1m_release", "folder holding bioscan1m/")
+    output_dir: str = _option("outputs/paper", "profile output folder (holds split/ and runs/)")
+    package: str = _option("bioscan1m/images/cropped_256", "image package under data_root: folder, .zip or .hdf5")
+    pretrained: bool = _option(True, "start from the hub's ImageNet weights")
+    weights: str | None = _option(None, "local weights file (safetensors or torch state dict) instead of the hub")
+    epochs: int = _option(100, "epochs")
+    batch_size: int = _option(32, "batch size per process")
+    lr: float = _option(1e-3, "learning rate")
+    momentum: float = _option(0.9, "SGD momentum")
+    nesterov: bool = _option(True, "Nesterov momentum")
+    weight_decay: float = _option(1e-4, "weight decay")
+    lr_milestones: list[int] = _option([20, 25], "epochs at which the learning rate is multiplied by lr_gamma")
+    lr_gamma: float = _option(0.1, "learning-rate decay factor")
+    focal_gamma: float = _option(2.0, "focusing parameter of the focal loss")
+    precise_bn_batches: int = _option(
+        0,
+        "before each validation, recompute batch-norm statistics over this many "
+        "training batches at the epoch's final weights (0: running averages, as the "
+        "paper)",
+    )
+    image_size: int = _option(256, "shorter side after resizing")
+    crop_size: int = _option(224, "square crop fed to the model")
+    normalize: bool = _option(False, "normalise with the ImageNet mean and std (the paper did not)")
+    topk: list[int] = _option([1, 3, 5, 10], "k of the top-k accuracies logged per epoch")
+    workers: int = _option(4, "data-loading worker processes per training process")
+    threads: int | None = _option(
+        None, "torch CPU threads (fix it for identical CPU runs on machines with other core counts)"
+    )
+    device: str = _option("auto", "auto (GPU when present), cpu, cuda or cuda:N")
+    amp: bool | None = _option(None, "bf16 autocast (default: on GPU only)")
+    channels_last: bool | None = _option(None, "channels-last memory format (default: on GPU only)")
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"Unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}.")
+        if min(self.epochs, self.batch_size, self.crop_size) < 1 or self.crop_size > self.image_size:
+            raise ValueError(
+                f"epochs, batch_size and crop_size must be positive and crop_size <= image_size; got "
+                f"{self.epochs}, {self.batch_size}, {self.crop_size} and {self.image_size}."
+            )
+
+    @property
+    def run_name(self) -> str:
+        """`<experiment>_<model>_<loss>_s<seed>`, the run's folder name."""
+        return f"{self.experiment}_{self.model.replace('/', '-')}_{self.loss}_s{self.seed}"
+
+    @property
+    def run_folder(self) -> Path:
+        """`<output_dir>/runs/<run name>`."""
+        return resolve_path(self.output_dir) / "runs" / self.run_name
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The parameters of `params/<profile>.yaml`, as papermill passes them to the notebooks declaring them."""
+
+    profile: str
+    data_root: str
+    output_dir: str
+    seed: int = 2023
+    skip_notebooks: list[str] = field(default_factory=list)
+    # the embedded sample (absent on the paper profile)
+    sample_records: int | None = None
+    sample_image_size: list[int] | None = None
+    heldout_records: int | None = None
+    # 01 download
+    download_root: str | None = None
+    mirror: str | None = None
+    empty_download_root_first: bool = False
+    files: list[str] = field(default_factory=list)
+    # 03 split
+    medium_size: int | None = None
+    small_size: int | None = None
+    # 05 preprocessing
+    formats: list[str] = field(default_factory=lambda: ["folder"])
+    workers: int | None = None
+    detector: str = "builtin"
+    checkpoint: str | None = None
+    examples: int = 6
+    # 06 train: train_<TrainConfig field>, and
+    train_experiments: list[str] = field(default_factory=list)
+    train_from_scratch: bool = False
+    # 07 test
+    test_force: bool = False
+    test_workers: int | None = None
+    # 08 generalization
+    run: str | None = None
+    photographs: str | None = None
+    crop_first: bool = True
+    refresh_threshold: bool = False
+    top_k: int = 3
+    gallery_count: int = 12
+
+    training: dict[str, Any] = field(default_factory=dict)  # the `train_<TrainConfig field>` keys, unprefixed
+
+    def train_settings(self, experiment: str | None = None) -> dict[str, Any]:
+        """TrainConfig fields set by the profile: profile, data_root, output_dir, seed and its `train_<field>` keys."""
+        settings = {key: getattr(self, key) for key in ("profile", "data_root", "output_dir", "seed")}
+        return {**settings, **self.training, **({"experiment": experiment} if experiment else {})}
+
+    def train_configs(self, **changes: Any) -> list[TrainConfig]:
+        """One TrainConfig per experiment of `train_experiments` (what notebook 06 trains), with `changes` applied."""
+        return [
+            config_from({**self.train_settings(experiment), **changes}, f"profile {self.profile!r}")
+            for experiment in self.train_experiments
+        ]
+
+    def generalization_run(self) -> str:
+        """The run notebook 08 labels with: `run` if the profile names one, else its first training run."""
+        if self.run:
+            return self.run
+        if not self.train_experiments:
+            raise ValueError(f"profile {self.profile!r} names no `run` and no `train_experiments`; set one of them.")
+        return self.train_configs()[0].run_name
+
+
+TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+PROFILE_FIELDS = {f.name for f in dataclasses.fields(Profile)} - {"training"}
+TRAIN_KEYS_IN_PROFILE = {f"{TRAIN_PREFIX}{name}" for name in TRAIN_FIELDS} - {
+    "train_profile",
+    "train_data_root",
+    "train_output_dir",
+    "train_seed",
+}
+
+
+def unknown_key_error(where: str, key: str, known: set[str]) -> ValueError:
+    """An error naming an unknown key and the nearest known one."""
+    nearest = difflib.get_close_matches(key, sorted(known), n=1)
+    hint = f"; did you mean {nearest[0]!r}?" if nearest else f"; the keys are {', '.join(sorted(known))}"
+    return ValueError(f"{where}: unknown key {key!r}{hint}")
+
+
+def _check_type(where: str, key: str, value: Any, kind: Any) -> None:
+    """Raise when `value` does not have the declared type (ints pass as floats)."""
+    allowed = typing.get_args(kind) if typing.get_origin(kind) in (typing.Union, types.UnionType) else (kind,)
+    for option in allowed:
+        if option is type(None) and value is None:
+            return
+        plain = typing.get_origin(option) or option
+        if plain is float and isinstance(value, int) and not isinstance(value, bool):
+            return
+        if isinstance(plain, type) and isinstance(value, plain) and not (plain is int and isinstance(value, bool)):
+            return
+    raise ValueError(f"{where}: {key} is {value!r}, which is not of type {kind}")
+
+
+def profile_from(values: dict[str, Any], where: str = "profile") -> Profile:
+    """A validated Profile from a mapping; an unknown key or a value of the wrong type is an error naming it."""
+    profile_hints = typing.get_type_hints(Profile)
+    train_hints = typing.get_type_hints(TrainConfig)
+    plain, train = {}, {}
+    for key, value in values.items():
+        if key in PROFILE_FIELDS:
+            _check_type(where, key, value, profile_hints[key])
+            plain[key] = value
+        elif key in TRAIN_KEYS_IN_PROFILE:
+            _check_type(where, key, value, train_hints[key.removeprefix(TRAIN_PREFIX)])
+            train[key.removeprefix(TRAIN_PREFIX)] = value
+        else:
+            raise unknown_key_error(where, key, PROFILE_FIELDS | TRAIN_KEYS_IN_PROFILE)
+    missing = [key for key in ("profile", "data_root", "output_dir") if key not in plain]
+    if missing:
+        raise ValueError(f"{where}: missing key(s) {missing}")
+    return Profile(**plain, training=train)
+
+
+def profile_file(profile: str) -> Path:
+    """The papermill parameter file of a profile."""
+    path = project_root() / "params" / f"{profile}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (project_root() / "params").glob("*.yaml"))
+        raise FileNotFoundError(f"No profile {profile!r}: {path} does not exist; known profiles: {known}")
+    return path
+
+
+def read_profile(profile: str) -> Profile:
+    """The validated parameters of `params/<profile>.yaml`."""
+    path = profile_file(profile)
+    return profile_from(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, str(path))
+
+
+def load_profile(profile: str) -> dict[str, Any]:
+    """The parameters of a profile as papermill receives them: the file's keys, validated, with `run` derived."""
+    path = profile_file(profile)
+    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    parsed = profile_from(values, str(path))
+    return {**values, "run": parsed.generalization_run()} if parsed.run or parsed.train_experiments else values
+
+
+def config_from(settings: dict[str, Any], where: str = "training parameters") -> TrainConfig:
+    """A TrainConfig from a mapping of field names; an unknown name is an error naming the nearest."""
+    for key in settings:
+        if key not in TRAIN_FIELDS:
+            raise unknown_key_error(where, key, TRAIN_FIELDS)
+    return TrainConfig(**settings)
+
+
+def train_config(
+    profile: str | None = None, params_file: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None
+) -> TrainConfig:
+    """Parameters from the paper's defaults, then a profile's, then a parameter file's, then `overrides`.
+
+    A parameter file naming a `profile` (as the sweep's files do) takes that profile's settings first."""
+    from_file: dict[str, Any] = {}
+    if params_file:
+        path = resolve_path(params_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"parameter file {path} not found")
+        from_file = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    profile = profile or from_file.get("profile")
+    settings: dict[str, Any] = read_profile(profile).train_settings() if profile else {}
+    settings.update(from_file)
+    settings.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    return config_from(settings, str(params_file) if params_file else "training parameters")

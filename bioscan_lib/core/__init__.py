@@ -1,0 +1,1 @@
+"""Shared by every stage: safe file writing, tables and figures, the suite's folder, published numbers."""

@@ -1,0 +1,84 @@
+"""The dataset's figures: class distribution, barcode lengths and bases, BIN sizes (as the paper and the dataset README)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+BASE_COLOURS = {"A": "red", "T": "blue", "C": "green", "G": "gold", "N": "lightgrey", "-": "white"}
+
+
+def class_distribution(order_table: pd.DataFrame, family_table: pd.DataFrame) -> Figure:
+    """Specimens per order (16 classes) and per Diptera family (40 classes), log scale, as in the paper."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(14, 9), gridspec_kw={"width_ratios": [1, 1.4]})
+    for axis, table, column, title in (
+        (left, order_table, "order", "Insect orders"),
+        (right, family_table, "family", "Diptera families (40 most populous)"),
+    ):
+        axis.barh(table[column].astype(str), table["count"], color="tab:blue")
+        axis.set_xscale("log")
+        axis.invert_yaxis()
+        axis.set_xlabel("specimens (log scale)")
+        axis.set_title(title)
+        axis.tick_params(axis="y", labelsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def barcode_length_histogram(lengths: pd.Series) -> Figure:
+    """Distribution of DNA barcode lengths, with the 660-base reliability limit marked."""
+    figure, axis = plt.subplots(figsize=(8, 4))
+    axis.hist(lengths, bins=np.arange(lengths.min(), lengths.max() + 5, 5), color="tab:green")
+    axis.axvline(660, color="black", linestyle="--", linewidth=1, label="660 bases")
+    axis.set_yscale("log")
+    axis.set_xlabel("barcode length (characters)")
+    axis.set_ylabel("specimens (log scale)")
+    axis.legend()
+    figure.tight_layout()
+    return figure
+
+
+def barcode_blocks(sequence: str, per_row: int = 110) -> Figure:
+    """One DNA barcode drawn as coloured blocks: A red, T blue, C green, G yellow (N grey, gap white)."""
+    symbols = list(BASE_COLOURS)
+    codes = np.array([symbols.index(base) if base in BASE_COLOURS else symbols.index("N") for base in sequence])
+    rows = -(-len(codes) // per_row)
+    grid = np.full(rows * per_row, symbols.index("-"))
+    grid[: len(codes)] = codes
+    figure, axis = plt.subplots(figsize=(12, 0.35 * rows + 0.8))
+    axis.imshow(
+        grid.reshape(rows, per_row),
+        cmap=ListedColormap(list(BASE_COLOURS.values())),
+        vmin=0,
+        vmax=len(symbols) - 1,
+        aspect="auto",
+        interpolation="nearest",
+    )
+    axis.set_axis_off()
+    axis.set_title(f"DNA barcode, {len(sequence)} characters")
+    axis.legend(
+        handles=[Patch(color=c, label=b) for b, c in BASE_COLOURS.items() if b != "-"],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.02),
+        ncol=5,
+        frameon=False,
+    )
+    figure.tight_layout()
+    return figure
+
+
+def bin_sizes(sizes: pd.Series) -> Figure:
+    """Distribution of specimens per BIN (log-log)."""
+    figure, axis = plt.subplots(figsize=(8, 4))
+    counts = sizes.value_counts().sort_index()
+    axis.scatter(counts.index, counts.to_numpy(), s=8, color="tab:purple")
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("specimens in the BIN")
+    axis.set_ylabel("number of BINs")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,150 @@
+"""Dataset statistics of the paper, computed from the metadata, and their comparison with the published numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from bioscan_lib.core import reference
+from bioscan_lib.core.figures import image_grid
+from bioscan_lib.core.outputs import save_figure, save_table
+from bioscan_lib.dataset import plots
+from bioscan_lib.dataset.metadata import NOT_CLASSIFIED
+from bioscan_lib.preprocess.packages import decode_image, open_package
+
+BIN_SIZE_EDGES = (1, 2, 3, 6, 11, 101, 1001, np.inf)
+BIN_SIZE_LABELS = ("1", "2", "3-5", "6-10", "11-100", "101-1000", ">1000")
+
+
+def labelled(column: pd.Series) -> pd.Series:
+    """True where a rank is known (not `not_classified` and not empty); computed on the codes of a category column."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        known = ~column.cat.categories.astype("string").isin([NOT_CLASSIFIED, ""])
+        codes = column.cat.codes.to_numpy()
+        return pd.Series((codes >= 0) & np.asarray(known)[codes], index=column.index)
+    values = column.astype("string")
+    return values.notna() & (values != NOT_CLASSIFIED) & (values != "")
+
+
+def taxonomy_statistics(frame: pd.DataFrame) -> pd.DataFrame:
+    """The paper's statistics table: per rank, categories, labelled samples and labelled percent."""
+    rows = []
+    for rank in reference.RANKS:
+        known = labelled(frame[rank])
+        rows.append(
+            {
+                "rank": "BIN" if rank == "uri" else rank,
+                "categories": int(frame[rank][known].nunique()),
+                "labelled": int(known.sum()),
+                "labelled_pct": round(100 * known.mean(), 1),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def order_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Specimens per order, largest first, beside the published count (missing for orders outside the 16)."""
+    counts = frame["order"].astype("string").value_counts()
+    published = pd.Series(reference.published_order_counts(), dtype="Int64")
+    table = pd.DataFrame({"order": counts.index, "count": counts.to_numpy()})
+    table["published"] = published.reindex(table["order"]).to_numpy()
+    table["difference"] = table["count"] - table["published"]
+    return table
+
+
+def diptera_family_counts(frame: pd.DataFrame, top: int = 40) -> pd.DataFrame:
+    """The `top` most populous Diptera families with their counts, beside the published ones."""
+    diptera = frame.loc[(frame["order"] == "Diptera") & labelled(frame["family"]), "family"].astype("string")
+    counts = diptera.value_counts().head(top)
+    published = pd.Series(reference.diptera_family_counts(), dtype="Int64")
+    table = pd.DataFrame({"rank": np.arange(1, len(counts) + 1), "family": counts.index, "count": counts.to_numpy()})
+    table["published"] = published.reindex(table["family"]).to_numpy()
+    table["difference"] = table["count"] - table["published"]
+    return table
+
+
+def barcode_lengths(frame: pd.DataFrame) -> pd.Series:
+    """Length of each DNA barcode as published (bases, Ns and gaps)."""
+    return frame["nucraw"].astype("string").str.len().fillna(0).astype(int).rename("barcode_length")
+
+
+def barcode_length_summary(lengths: pd.Series) -> pd.DataFrame:
+    """Count, quartiles and the share of reads longer than the reliable 660 bases."""
+    summary = lengths.describe(percentiles=[0.05, 0.25, 0.5, 0.75, 0.95]).round(1)
+    summary["longer_than_660_pct"] = round(100 * (lengths > 660).mean(), 2)
+    return summary.rename_axis("statistic").reset_index(name="value")
+
+
+def bin_size_distribution(frame: pd.DataFrame) -> pd.DataFrame:
+    """How many BINs hold 1, 2, 3-5, … specimens, and how many specimens those BINs hold."""
+    sizes = frame["uri"].astype("string").value_counts().to_numpy()
+    groups = pd.cut(sizes, bins=BIN_SIZE_EDGES, right=False, labels=BIN_SIZE_LABELS)
+    table = pd.DataFrame({"specimens_per_bin": groups, "size": sizes})
+    return table.groupby("specimens_per_bin", observed=False)["size"].agg(bins="count", specimens="sum").reset_index()
+
+
+def comparison_with_published(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every reproduced statistic beside its published value with the difference."""
+    rows = []
+    published = reference.taxonomy_statistics()
+    for row in taxonomy_statistics(frame).itertuples():
+        key = "uri" if row.rank == "BIN" else row.rank
+        rows.append((f"{row.rank} categories", row.categories, published[key]["categories"]))
+        rows.append((f"{row.rank} labelled samples", row.labelled, published[key]["labelled"]))
+    rows.append(("specimens", len(frame), reference.N_IMAGES))
+    for row in order_counts(frame).itertuples():
+        if not pd.isna(row.published):
+            rows.append((f"order {row.order}", row.count, int(row.published)))
+    family = diptera_family_counts(frame)
+    counts = dict(zip(family["family"], family["count"]))
+    for name, value in reference.diptera_family_counts().items():
+        rows.append((f"Diptera family {name}", counts.get(name, 0), value))
+    table = pd.DataFrame(rows, columns=["quantity", "reproduced", "published"])
+    table["difference"] = table["reproduced"] - table["published"]
+    return table
+
+
+def write_statistics(frame: pd.DataFrame, out_dir: str | Path) -> dict[str, Path]:
+    """Write every statistics table (CSV and Markdown) and metadata figure (PNG) under `out_dir`."""
+
+    tables = {
+        "dataset_statistics": taxonomy_statistics(frame),
+        "order_counts": order_counts(frame),
+        "diptera_family_counts": diptera_family_counts(frame),
+        "barcode_length_summary": barcode_length_summary(barcode_lengths(frame)),
+        "bin_size_distribution": bin_size_distribution(frame),
+        "statistics_vs_published": comparison_with_published(frame),
+    }
+    written = {name: save_table(table, out_dir, name) for name, table in tables.items()}
+    figures = {
+        "class_distribution": plots.class_distribution(tables["order_counts"], tables["diptera_family_counts"]),
+        "barcode_length_histogram": plots.barcode_length_histogram(barcode_lengths(frame)),
+        "barcode_blocks": plots.barcode_blocks(frame["nucraw"].astype("string").iloc[0]),
+        "bin_sizes": plots.bin_sizes(frame["uri"].astype("string").value_counts()),
+    }
+    for name, figure in figures.items():
+        written[name] = save_figure(figure, out_dir, name)
+        plt.close(figure)
+    return written
+
+
+def one_per_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """The first specimen (in metadata order) of each order, orders from most to least populous."""
+    orders = frame["order"].astype("string").value_counts().index
+    first = frame.drop_duplicates("order").set_index(frame.drop_duplicates("order")["order"].astype("string"))
+    return first.loc[orders, ["order", "family", "image_file", "chunk_number"]].reset_index(drop=True)
+
+
+def order_gallery(frame: pd.DataFrame, package: str | Path):
+    """A grid of one photograph per order, read from an image package (folder, ZIP or HDF5)."""
+
+    chosen = one_per_order(frame)
+    reader = open_package(package)
+    try:
+        photos = [decode_image(reader.read(f, c)) for f, c in zip(chosen["image_file"], chosen["chunk_number"])]
+    finally:
+        reader.close()
+    return image_grid(photos, chosen["order"].astype(str).tolist())

@@ -1,0 +1,3 @@
+"""05 preprocessing: image packages (folder, ZIP, HDF5), resizing and the specimen crop."""
+
+FORMATS = ("folder", "zip", "hdf5")

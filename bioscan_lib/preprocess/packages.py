@@ -1,0 +1,246 @@
+"""Image packages in the three published formats (folder, ZIP, HDF5): names, readers, writers and the 256 px resize."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import zipfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import h5py
+import numpy as np
+from PIL import Image, ImageOps
+
+from bioscan_lib.core.files import atomic_path
+
+PACKAGES = ("original_256", "cropped_256", "original_full", "cropped_full")
+HDF5_GROUP = "bioscan_dataset"
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+JPEG_QUALITY = 90
+REDUCING_GAP = 1.5  # resize: box-reduce by a whole factor first, leaving at least this much to the Lanczos filter
+
+
+class ImageRecord(NamedTuple):
+    """One image of a package: its chunk, its file name and its encoded JPEG bytes."""
+
+    chunk_number: int
+    image_file: str
+    data: bytes
+
+
+def zip_member(package: str, chunk_number: int, image_file: str) -> str:
+    """The member name of an image inside a published ZIP package."""
+    return f"bioscan/images/{package}/part{int(chunk_number)}/{image_file}"
+
+
+def folder_path(root: str | os.PathLike, chunk_number: int, image_file: str) -> Path:
+    """The path of an image inside a package folder (`<root>/part<N>/<file>`)."""
+    return Path(root) / f"part{int(chunk_number)}" / image_file
+
+
+def package_format(path: str | os.PathLike) -> str:
+    """`folder`, `zip` or `hdf5`, from the path."""
+    path = Path(path)
+    if path.suffix.lower() == ".zip":
+        return "zip"
+    if path.suffix.lower() in (".hdf5", ".h5"):
+        return "hdf5"
+    if path.is_dir() or not path.suffix:
+        return "folder"
+    raise ValueError(f"{path}: not an image package; give a folder of part<N>/ folders, a .zip or an .hdf5 file")
+
+
+class FolderPackage:
+    """Reads images from `<root>/part<N>/<file>`."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def read(self, image_file: str, chunk_number: int) -> bytes:
+        return folder_path(self.root, chunk_number, image_file).read_bytes()
+
+    def contains(self, image_file: str, chunk_number: int) -> bool:
+        return folder_path(self.root, chunk_number, image_file).is_file()
+
+    def names(self) -> Iterator[tuple[int, str]]:
+        for part in sorted(self.root.glob("part*"), key=lambda p: int(p.name[4:] or 0)):
+            for file in sorted(part.iterdir()):
+                if file.is_file() and not file.name.startswith("."):
+                    yield int(part.name[4:]), file.name
+
+    def close(self) -> None:
+        pass
+
+
+class ZipPackage:
+    """Reads images from a published ZIP (`bioscan/images/<package>/part<N>/<file>`), opened once."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.archive = zipfile.ZipFile(self.path)
+        self.members = {self._key(n): n for n in self.archive.namelist() if not n.endswith("/")}
+
+    @staticmethod
+    def _key(member: str) -> tuple[int, str]:
+        parts = member.split("/")
+        return int(parts[-2][4:]), parts[-1]
+
+    def read(self, image_file: str, chunk_number: int) -> bytes:
+        return self.archive.read(self.members[(int(chunk_number), image_file)])
+
+    def contains(self, image_file: str, chunk_number: int) -> bool:
+        return (int(chunk_number), image_file) in self.members
+
+    def names(self) -> Iterator[tuple[int, str]]:
+        yield from self.members
+
+    def close(self) -> None:
+        self.archive.close()
+
+
+class Hdf5Package:
+    """Reads images from a published HDF5 (group `bioscan_dataset`, one uint8 dataset of JPEG bytes per image)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.file = h5py.File(self.path, "r")
+        if HDF5_GROUP not in self.file:
+            raise ValueError(f"{self.path}: no group {HDF5_GROUP!r}; not a BIOSCAN-1M HDF5 package")
+        self.group = self.file[HDF5_GROUP]
+
+    def read(self, image_file: str, chunk_number: int = 0) -> bytes:
+        return self.group[image_file][()].tobytes()
+
+    def contains(self, image_file: str, chunk_number: int = 0) -> bool:
+        return image_file in self.group
+
+    def names(self) -> Iterator[tuple[int, str]]:
+        for name in self.group:
+            yield int(self.group[name].attrs.get("chunk_number", 0)), name
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class PhotoSource:
+    """Loose photographs by name: a folder (searched recursively), any ZIP or an HDF5 package; opened once per process."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path}: no such folder or file of photographs")
+        self.kind = package_format(self.path)
+        self._handle = None
+        self._owner: int | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_handle": None, "_owner": None}
+
+    def _open(self):
+        if self._handle is None or self._owner != os.getpid():
+            self._handle = zipfile.ZipFile(self.path) if self.kind == "zip" else h5py.File(self.path, "r")
+            self._owner = os.getpid()
+        return self._handle
+
+    def names(self) -> list[str]:
+        """Every photograph's name (a path relative to the folder, a ZIP member, or an HDF5 dataset), sorted."""
+        if self.kind == "folder":
+            found = [
+                p.relative_to(self.path).as_posix()
+                for p in self.path.rglob("*")
+                if p.suffix.lower() in PHOTO_SUFFIXES and not p.name.startswith(".")
+            ]
+        elif self.kind == "zip":
+            found = [n for n in self._open().namelist() if Path(n).suffix.lower() in PHOTO_SUFFIXES]
+        else:
+            found = list(self._open()[HDF5_GROUP])
+        if not found:
+            raise ValueError(f"{self.path}: no photographs ({', '.join(PHOTO_SUFFIXES)}) found")
+        return sorted(found)
+
+    def read(self, name: str) -> bytes:
+        """The encoded bytes of one photograph."""
+        if self.kind == "folder":
+            return (self.path / name).read_bytes()
+        if self.kind == "zip":
+            return self._open().read(name)
+        return self._open()[HDF5_GROUP][name][()].tobytes()
+
+
+def open_package(path: str | os.PathLike) -> FolderPackage | ZipPackage | Hdf5Package:
+    """A reader for a package in any of the three formats."""
+    kind = package_format(path)
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: image package not found")
+    return {"folder": FolderPackage, "zip": ZipPackage, "hdf5": Hdf5Package}[kind](path)
+
+
+def write_folder(records: Iterable[ImageRecord], root: str | os.PathLike) -> int:
+    """Write images as `<root>/part<N>/<file>`, each through a temporary name; return the count."""
+    count = 0
+    for record in records:
+        with atomic_path(folder_path(root, record.chunk_number, record.image_file)) as temporary:
+            temporary.write_bytes(record.data)
+        count += 1
+    return count
+
+
+def write_zip(records: Iterable[ImageRecord], path: str | os.PathLike, package: str) -> int:
+    """Write images as a published ZIP package (stored, not deflated: JPEGs do not compress)."""
+    count = 0
+    with atomic_path(path) as temporary, zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED) as archive:
+        for record in records:
+            info = zipfile.ZipInfo(zip_member(package, record.chunk_number, record.image_file), (2021, 1, 1, 0, 0, 0))
+            archive.writestr(info, record.data)
+            count += 1
+    return count
+
+
+def write_hdf5(
+    records: Iterable[ImageRecord], path: str | os.PathLike, attributes: dict[str, str] | None = None
+) -> int:
+    """Write images as a published HDF5 package; group attributes carry the copyright fields."""
+    count = 0
+    with atomic_path(path) as temporary, h5py.File(temporary, "w", track_order=True) as file:
+        group = file.create_group(HDF5_GROUP, track_order=True)
+        for key, value in (attributes or {}).items():
+            group.attrs[key] = value
+        for record in records:
+            dataset = group.create_dataset(record.image_file, data=np.frombuffer(record.data, dtype=np.uint8))
+            dataset.attrs["chunk_number"] = int(record.chunk_number)
+            count += 1
+    return count
+
+
+def decode_image(data: bytes, shorter_side: int | None = None) -> Image.Image:
+    """Decode JPEG bytes to an RGB image, applying any EXIF orientation.
+
+    With `shorter_side`, a JPEG is decoded at the smallest of its 1/2, 1/4, 1/8 scales that keeps the
+    shorter side at least that long (Pillow's `draft`, much faster than a full decode).
+    """
+    image = Image.open(io.BytesIO(data))
+    if shorter_side and shorter_side < min(image.size):
+        ratio = shorter_side / min(image.size)
+        image.draft(image.mode, (math.ceil(image.width * ratio), math.ceil(image.height * ratio)))
+    image.load()
+    ImageOps.exif_transpose(image, in_place=True)
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def resize_shorter_side(image: Image.Image, size: int = 256) -> Image.Image:
+    """Resize so the shorter side is `size` px, aspect kept, with an antialiasing (Lanczos) filter; large reductions
+    start with a whole-factor box reduction (Pillow's `reducing_gap`), as a JPEG decoder's own scaling does."""
+    width, height = image.size
+    scale = size / min(width, height)
+    target = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return image.resize(target, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+
+
+def encode_jpeg(image: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
+    """Encode an RGB image as JPEG bytes."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()

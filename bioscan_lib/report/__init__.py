@@ -1,0 +1,1 @@
+"""The whole pipeline: the notebook runner, the reproduction report and the recorded-number checks."""

@@ -1,0 +1,163 @@
+"""The reproduction report: every table and figure of a run in the paper's order, with environment and parameters."""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import platform
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata as package_metadata
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from bioscan_lib.config import load_profile
+from bioscan_lib.core.files import write_text_atomic
+from bioscan_lib.core.paths import resolve_path
+
+ENVIRONMENT_PACKAGES = (
+    "bioscan-repro",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "pillow",
+    "h5py",
+    "scikit-learn",
+    "scikit-image",
+    "torch",
+    "torchvision",
+    "timm",
+    "papermill",
+    "nbval",
+)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A part of the report: the notebook behind it and the table and figure names (glob patterns) it shows."""
+
+    title: str
+    notebook: str
+    tables: tuple[str, ...]
+    figures: tuple[str, ...] = ()
+    note: str = ""
+
+
+SECTIONS = (
+    Section("Downloads", "01_download", ("download_status",)),
+    Section(
+        "Dataset statistics",
+        "02_dataset_statistics",
+        (
+            "statistics_vs_published",
+            "dataset_statistics",
+            "order_counts",
+            "diptera_family_counts",
+            "barcode_length_summary",
+            "bin_size_distribution",
+        ),
+        ("class_distribution", "order_gallery", "barcode_length_histogram", "barcode_blocks", "bin_sizes"),
+        "On the sample profile the data is synthetic with tempered class frequencies, so the differences from the "
+        "published numbers are large by design; on the paper profile they should be zero.",
+    ),
+    Section(
+        "Data splits",
+        "03_data_split",
+        ("split_sizes_vs_published", "split_sizes", "split_comparison", "split_sizes_regenerated"),
+    ),
+    Section("Split statistics", "04_split_statistics", ("split_left_out", "split_counts_*"), ("split_distribution_*",)),
+    Section("Preprocessing", "05_preprocessing", ("preprocessing_*",), ("crop_*",)),
+    Section("Training", "06_train", ("training_*",), ("learning_curve*",)),
+    Section("Testing", "07_test", ("results_*", "test_*", "per_class_*"), ("per_class_*", "confusion_*")),
+    Section("Generalization", "08_generalization", ("generalization_*",), ("generalization_*", "prediction_*")),
+)
+
+
+@dataclass
+class RenderedSection:
+    """A section with the tables and figures found for it."""
+
+    title: str
+    note: str
+    notebook: str | None
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    figures: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _matching(folder: Path, patterns: tuple[str, ...], suffix: str, taken: set[str]) -> list[Path]:
+    """Files of `folder` whose stem matches the patterns, in pattern order, each listed once."""
+    stems = sorted(p.stem for p in folder.glob(f"*{suffix}")) if folder.is_dir() else []
+    found = []
+    for pattern in patterns:
+        for stem in stems:
+            if fnmatch.fnmatch(stem, pattern) and stem not in taken:
+                taken.add(stem)
+                found.append(folder / f"{stem}{suffix}")
+    return found
+
+
+def collect_sections(out_dir: Path) -> list[RenderedSection]:
+    """The sections that have at least one table or figure in `out_dir`."""
+    taken_tables: set[str] = set()
+    taken_figures: set[str] = set()
+    sections = []
+    for section in SECTIONS:
+        tables = _matching(out_dir / "tables", section.tables, ".csv", taken_tables)
+        figures = _matching(out_dir / "figures", section.figures, ".png", taken_figures)
+        if not tables and not figures:
+            continue
+        notebook = out_dir / "notebooks" / f"{section.notebook}.ipynb"
+        sections.append(
+            RenderedSection(
+                section.title,
+                section.note,
+                f"notebooks/{notebook.name}" if notebook.is_file() else None,
+                [(p.stem, pd.read_csv(p)) for p in tables],
+                [(p.stem, base64.b64encode(p.read_bytes()).decode("ascii")) for p in figures],
+            )
+        )
+    return sections
+
+
+def environment() -> dict[str, str]:
+    """Python, platform, package versions and the compute device of this run."""
+    info = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in ENVIRONMENT_PACKAGES:
+        try:
+            info[name] = package_metadata.version(name)
+        except package_metadata.PackageNotFoundError:
+            info[name] = "not installed"
+    try:
+        import torch
+
+        info["device"] = (
+            torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({torch.get_num_threads()} threads)"
+        )
+    except ImportError:
+        info["device"] = "CPU"
+    return info
+
+
+def _template(name: str) -> jinja2.Template:
+    loader = jinja2.PackageLoader("bioscan_lib.report", "templates")
+    return jinja2.Environment(
+        loader=loader, autoescape=jinja2.select_autoescape(["html"]), keep_trailing_newline=True
+    ).get_template(name)
+
+
+def write_report(profile_name: str) -> tuple[Path, Path]:
+    """Render `report.html` (self-contained) and `report.md` under the profile's output folder."""
+    profile = load_profile(profile_name)
+    out_dir = resolve_path(profile["output_dir"])
+    context = {
+        "profile": profile_name,
+        "parameters": profile,
+        "sections": collect_sections(out_dir),
+        "environment": environment(),
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    html = _template("report.html.j2").render(**context)
+    markdown = _template("report.md.j2").render(**context)
+    return write_text_atomic(out_dir / "report.html", html), write_text_atomic(out_dir / "report.md", markdown)

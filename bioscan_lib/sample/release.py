@@ -1,0 +1,275 @@
+"""The embedded sample dataset: a seeded synthetic BIOSCAN-1M release in exactly the published formats."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from tqdm.auto import tqdm
+
+from bioscan_lib.core import reference
+from bioscan_lib.core.files import atomic_path, file_digests, write_text_atomic
+from bioscan_lib.dataset import metadata
+from bioscan_lib.preprocess import packages as images
+from bioscan_lib.sample import DEFAULT_IMAGE_SIZE, DEFAULT_RECORDS, DEFAULT_SEED, taxonomy
+from bioscan_lib.sample.photographs import DEFAULT_CONDITION, SHIFTED_CONDITION, draw_photo
+
+SAMPLE_VERSION = "2"
+MINIMUM_RECORDS = 200
+BARCODE_LENGTH = 658
+BARCODE_MAX_LENGTH = 720
+COPYRIGHT = {
+    "copyright_license": "CreativeCommons - Attribution Non-Commercial Share-Alike",
+    "copyright_holder": "CBG Photography Group",
+    "copyright_institution": "Centre for Biodiversity Genomics",
+    "copyright_contact": "sample-data@example.org",
+    "photographer": "CBG Robotic Imager",
+    "author": "CBG Robotic Imager",
+}
+METADATA_NAME = metadata.METADATA_FILE_NAMES[0]
+
+
+def _categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
+    """Row labels from class codes, -1 becoming `not_classified`."""
+    categories = [*names, metadata.NOT_CLASSIFIED]
+    return pd.Categorical.from_codes(np.where(codes >= 0, codes, len(names)), categories=categories)
+
+
+def _scatter(reads: np.ndarray, rows: np.ndarray, per_row: int, values: np.ndarray, rng: np.random.Generator) -> None:
+    """Overwrite `per_row` random positions of each of `rows` with random picks from `values`."""
+    positions = rng.integers(0, reads.shape[1], size=(len(rows), per_row))
+    reads[rows[:, None], positions] = values[rng.integers(0, len(values), size=positions.shape)]
+
+
+def _barcodes(bin_code: np.ndarray, bins: int, rng: np.random.Generator) -> pa.Array:
+    """DNA barcodes: one template per BIN with point mutations, some Ns, gaps, shorter and longer reads."""
+    bases = np.frombuffer(b"ACGT", dtype=np.uint8)
+    reads = bases[rng.integers(0, 4, size=(bins, BARCODE_MAX_LENGTH), dtype=np.uint8)][bin_code]
+    rows = len(bin_code)
+    everyone = np.arange(rows)
+    _scatter(reads, everyone, 6, bases, rng)
+    _scatter(reads, everyone[rng.random(rows) < 0.08], 12, np.frombuffer(b"N", dtype=np.uint8), rng)
+    _scatter(reads, everyone[rng.random(rows) < 0.03], 3, np.frombuffer(b"-", dtype=np.uint8), rng)
+    kind = rng.random(rows)
+    lengths = np.select(
+        [kind < 0.80, kind < 0.96],
+        [BARCODE_LENGTH, rng.integers(400, BARCODE_LENGTH, rows)],
+        rng.integers(BARCODE_LENGTH + 1, BARCODE_MAX_LENGTH + 1, rows),
+    )
+    keep = np.arange(BARCODE_MAX_LENGTH)[None, :] < lengths[:, None]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return pa.LargeStringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(reads[keep]))
+
+
+def _identifiers(rows: int, rng: np.random.Generator) -> dict[str, pd.Series]:
+    """BOLD-shaped `processid`, `sampleid` (plate-well) and `image_file` columns, all distinct."""
+    index = pd.Series(np.arange(rows))
+    plate = (int(rng.integers(10_000, 60_000)) + index // 96).astype(str)
+    well = pd.Series(np.array(list("ABCDEFGH"))[(index % 96) // 12]) + ((index % 12) + 1).astype(str).str.zfill(2)
+    sampleid = "BIOUG" + plate + "-" + well
+    projects = np.array(["GMOCA", "BBCAN", "CNGMB", "BIOSC"])
+    year = pd.Series(rng.integers(19, 23, rows)).astype(str)
+    processid = pd.Series(projects[index % 4]) + (index // 4 + 1).astype(str).str.zfill(5) + "-" + year
+    numeric = rng.random(rows) < 0.04
+    image_file = (sampleid + ".jpg").where(~numeric, (5_000_000 + index).astype(str) + ".jpg")
+    return {"processid": processid, "sampleid": sampleid, "image_file": image_file}
+
+
+def _most_specific(columns: dict[str, pd.Categorical], order: np.ndarray) -> np.ndarray:
+    """The `name` column: the most specific classified taxon of each row."""
+    name = order.astype(object)
+    for rank in ("family", "subfamily", "tribe", "genus", "species", "subspecies"):
+        values = np.asarray(columns[rank], dtype=object)
+        name = np.where(values != metadata.NOT_CLASSIFIED, values, name)
+    return name
+
+
+def synthetic_metadata(
+    records: int = DEFAULT_RECORDS, seed: int = DEFAULT_SEED, chunk_length: int = 500, full_scale: bool = False
+) -> pd.DataFrame:
+    """Metadata rows in the published schema with a consistent taxonomy; published counts at full scale."""
+    if records < MINIMUM_RECORDS:
+        raise ValueError(
+            f"a sample needs at least {MINIMUM_RECORDS} records to hold every order and Diptera family; got {records}"
+        )
+    rng = np.random.default_rng(seed)
+    families = taxonomy.family_table(taxonomy.sample_order_counts(records, full_scale), full_scale, rng)
+    rows = int(families["count"].sum())
+    row_family = np.repeat(np.arange(len(families)), families["count"].to_numpy())[rng.permutation(rows)]
+    order = families["order"].to_numpy()[row_family]
+    known = families["family"].to_numpy() != metadata.NOT_CLASSIFIED
+    family_code = np.where(known, np.cumsum(known) - 1, -1)[row_family]
+    targets = taxonomy.rank_targets(rows, full_scale)
+    codes = {"family": family_code}
+    parents = {}
+    for rank in taxonomy.FINER_RANKS:
+        codes[rank], parents[rank] = taxonomy.assign_children(codes[taxonomy.RANK_PARENT[rank]], *targets[rank], rng)
+    species_labelled = targets["species"][0]
+    codes["subspecies"], parents["subspecies"] = taxonomy.assign_children(
+        codes["species"], max(2, species_labelled // 500), max(1, species_labelled // 1000), rng
+    )
+    genus_names = taxonomy.latin_names(targets["genus"][1], "genus", rng)
+    epithets = taxonomy.latin_names(targets["species"][1] + len(parents["subspecies"]), "species", rng)
+    species_names = [f"{genus_names[g]} {e}" for g, e in zip(parents["species"], epithets)]
+    names = {
+        "family": families.loc[known, "family"].tolist(),
+        "subfamily": taxonomy.latin_names(targets["subfamily"][1], "subfamily", rng),
+        "tribe": taxonomy.latin_names(targets["tribe"][1], "tribe", rng),
+        "genus": genus_names,
+        "species": species_names,
+        "subspecies": [
+            f"{species_names[s]} {e}" for s, e in zip(parents["subspecies"], epithets[len(species_names) :])
+        ],
+    }
+    columns = {rank: _categorical(codes[rank], names[rank]) for rank in names}
+    order_index = pd.factorize(order, sort=True)[0]
+    bin_parent = np.where(family_code >= 0, family_code, len(names["family"]) + order_index)
+    bins = max(targets["uri"][1], len(np.unique(bin_parent)))
+    bin_code, _ = taxonomy.assign_children(bin_parent, rows, bins, rng)
+    frame = pd.DataFrame(_identifiers(rows, rng))
+    frame.insert(2, "name", pd.Categorical(_most_specific(columns, order)))
+    frame["phylum"] = pd.Categorical(["Arthropoda"] * rows)
+    frame["class"] = pd.Categorical(["Insecta"] * rows)
+    frame["order"] = pd.Categorical(order)
+    for rank in ("family", "subfamily", "tribe", "genus", "species", "subspecies"):
+        frame[rank] = columns[rank]
+    frame["uri"] = pd.Categorical.from_codes(bin_code, categories=taxonomy.bin_uris(bins, rng))
+    frame["nucraw"] = pd.Series(pd.arrays.ArrowExtensionArray(_barcodes(bin_code, bins, rng)), dtype="string[pyarrow]")
+    frame["chunk_number"] = (np.arange(rows) // chunk_length + 1).astype("int16")
+    for column in metadata.SPLIT_COLUMNS:
+        frame[column] = pd.Categorical(["no_split"] * rows, categories=list(metadata.SPLIT_VALUES))
+    for column, value in COPYRIGHT.items():
+        frame[column] = pd.Categorical([value] * rows)
+    return frame[list(metadata.COLUMNS)]
+
+
+def full_scale_metadata(seed: int = DEFAULT_SEED) -> pd.DataFrame:
+    """1,128,313 rows whose order counts, 40 Diptera family counts and per-rank totals equal the published ones."""
+    return synthetic_metadata(
+        reference.N_IMAGES, seed, chunk_length=reference.published()["chunk_length"], full_scale=True
+    )
+
+
+def _render(job: tuple[str, str, int, int, tuple[int, int], bool]) -> tuple[bytes, bytes, tuple[int, int, int, int]]:
+    """Draw one specimen photograph; return the full-size JPEG, the 256 px JPEG and the true box."""
+
+    order, family, seed, index, size, shifted = job
+    condition = SHIFTED_CONDITION if shifted else DEFAULT_CONDITION
+    photo, box = draw_photo(order, family, np.random.default_rng([seed, index]), size=size, condition=condition)
+    return images.encode_jpeg(photo), images.encode_jpeg(images.resize_shorter_side(photo)), box
+
+
+def _render_all(frame: pd.DataFrame, seed: int, size: tuple[int, int], workers: int, shifted: bool = False) -> list:
+    """Render every record's photograph in a process pool, in metadata order, with a progress bar."""
+    labels = zip(frame["order"].astype(str), frame["family"].astype(str))
+    jobs = [(o, f, seed, i, size, shifted) for i, (o, f) in enumerate(labels)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(
+            tqdm(pool.map(_render, jobs, chunksize=64), total=len(jobs), desc="drawing photographs", unit="img")
+        )
+
+
+def _write_release(out: Path, frame: pd.DataFrame, small: list[images.ImageRecord], full_root: Path) -> None:
+    """The release mirror: published file names, ZIP and HDF5 packages, full-size parts and an md5sums.txt."""
+    release = out / "release"
+    metadata.write_metadata(frame, release / METADATA_NAME)
+    images.write_zip(small, release / "original_256.zip", "original_256")
+    images.write_hdf5(small, release / "original_256.hdf5", COPYRIGHT)
+    full = images.FolderPackage(full_root)
+    for chunk in sorted(frame["chunk_number"].unique()):
+        part = frame.loc[frame["chunk_number"] == chunk, "image_file"]
+        records = (images.ImageRecord(int(chunk), f, full.read(f, int(chunk))) for f in part)
+        images.write_zip(records, release / f"bioscan_images_original_full_part{int(chunk)}.zip", "original_full")
+    sums = [f"{file_digests(p, ('md5',))[0]}  {p.name}" for p in sorted(release.iterdir()) if p.name != "md5sums.txt"]
+    write_text_atomic(release / "md5sums.txt", "\n".join(sums) + "\n")
+
+
+def _manifest(records: int, seed: int, size: tuple[int, int], chunk_length: int) -> dict:
+    return {
+        "version": SAMPLE_VERSION,
+        "records": records,
+        "seed": seed,
+        "image_size": list(size),
+        "chunk_length": chunk_length,
+    }
+
+
+def generate_sample(
+    out_dir: str | os.PathLike,
+    records: int = DEFAULT_RECORDS,
+    seed: int = DEFAULT_SEED,
+    image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE,
+    chunk_length: int = 500,
+    workers: int | None = None,
+    force: bool = False,
+) -> Path:
+    """Write the sample release under `out_dir` (skipped when one with the same parameters is complete)."""
+    out = Path(out_dir)
+    manifest_path = out / "sample.json"
+    wanted = _manifest(records, seed, tuple(image_size), chunk_length)
+    if not force and manifest_path.is_file() and json.loads(manifest_path.read_text())["parameters"] == wanted:
+        return out
+    frame = synthetic_metadata(records, seed, chunk_length)
+    rendered = _render_all(frame, seed, tuple(image_size), workers or os.cpu_count() or 1)
+    chunks = frame["chunk_number"].to_numpy()
+    names = frame["image_file"].tolist()
+    root = out / "bioscan1m"
+    full_root, small_root = root / "images" / "original_full", root / "images" / "original_256"
+    images.write_folder((images.ImageRecord(c, f, r[0]) for c, f, r in zip(chunks, names, rendered)), full_root)
+    small = [images.ImageRecord(int(c), f, r[1]) for c, f, r in zip(chunks, names, rendered)]
+    images.write_folder(small, small_root)
+    metadata.write_metadata(frame, root / METADATA_NAME)
+    boxes = pd.DataFrame([r[2] for r in rendered], columns=["left", "top", "right", "bottom"])
+    boxes.insert(0, "image_file", names)
+    with atomic_path(out / "truth" / "boxes.csv") as temporary:
+        boxes.to_csv(temporary, index=False)
+    _write_release(out, frame, small, full_root)
+    digest = hashlib.sha256(b"".join(r[0] for r in rendered)).hexdigest()
+    write_text_atomic(manifest_path, json.dumps({"parameters": wanted, "images_sha256": digest}, indent=2) + "\n")
+    return out
+
+
+def generate_heldout(
+    out_dir: str | os.PathLike,
+    records: int = 150,
+    seed: int = DEFAULT_SEED + 1,
+    image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE,
+    unseen_per_order: int = 4,
+    workers: int | None = None,
+) -> Path:
+    """New full-size photographs under a shifted imaging condition, with a few specimens of unseen rare orders.
+
+    The photographs go to `<out_dir>/heldout/photos/`; `labels.csv` beside them holds the truth for scoring."""
+    folder = Path(out_dir) / "heldout"
+    labels_path = folder / "labels.csv"
+    if labels_path.is_file():
+        return folder
+    pool = synthetic_metadata(max(records * 2, MINIMUM_RECORDS), seed)
+    seen = pool[pool["order"].isin(list(reference.published_order_counts()))].sample(records, random_state=seed)
+    unseen = pd.DataFrame(
+        {"order": np.repeat(list(taxonomy.RARE_ORDER_COUNTS), unseen_per_order), "family": metadata.NOT_CLASSIFIED}
+    )
+    truth = pd.concat([seen[["order", "family"]].astype(str), unseen], ignore_index=True)
+    truth = truth.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    truth.insert(0, "image_file", [f"heldout_{i:05d}.jpg" for i in range(len(truth))])
+    truth["seen_order"] = truth["order"].isin(list(reference.published_order_counts()))
+    rendered = _render_all(truth, seed, tuple(image_size), workers or os.cpu_count() or 1, shifted=True)
+    for name, (full, _, _) in zip(truth["image_file"], rendered):
+        with atomic_path(folder / "photos" / name) as temporary:
+            temporary.write_bytes(full)
+    with atomic_path(labels_path) as temporary:
+        truth.to_csv(temporary, index=False)
+    return folder
+
+
+def write_full_scale_metadata(out_dir: str | os.PathLike, seed: int = DEFAULT_SEED) -> Path:
+    """Write the 1,128,313-row metadata TSV (no images) under `out_dir`."""
+    path = Path(out_dir) / METADATA_NAME
+    metadata.write_metadata(full_scale_metadata(seed), path)
+    return path
