@@ -23,7 +23,7 @@ from bioscan_lib.core.files import write_text_atomic
 
 KINDS = {
     "curve_accuracy": "learning-curve top-k accuracy of an epoch, absolute (share of samples)",
-    "curve_loss": "learning-curve loss of an epoch, relative",
+    "curve_loss": "learning-curve loss of an epoch, absolute",
     "test_accuracy": "test metric (top-k, macro top-k, F1, average-k), absolute (share of samples)",
     "test_threshold": "average-k probability threshold, absolute",
     "best_epoch": "epoch of the best validation top-1, absolute (epochs)",
@@ -36,7 +36,6 @@ KINDS = {
 # The sample model's answers on photographs from another imaging set-up hang on rounding: other arithmetic gives
 # other (equally wrong) labels. Recorded and measured, never compared.
 NOT_REPRODUCIBLE = {"heldout_score", "heldout_confidence", "heldout_label"}
-RELATIVE_KINDS = {"curve_loss"}
 SHARE_KINDS = {"heldout_label"}
 ZERO_WHEN_ABSENT = {"test_samples"}  # confusion cells: only non-zero cells are recorded
 CURVE_SKIPPED = {"epoch", "lr", "seconds"}
@@ -123,7 +122,7 @@ class Tolerance:
 
 
 def differences(actual: Mapping[str, Number], expected: Mapping[str, Number]) -> dict[str, float]:
-    """The largest difference per kind between two sets of numbers (relative for losses, a share for labels)."""
+    """The largest difference per kind between two sets of numbers (for labels, the share that differ)."""
     largest: dict[str, float] = {}
     disagreeing: dict[str, list[bool]] = {}
     for key in sorted(set(actual) | set(expected)):
@@ -145,8 +144,6 @@ def _difference(kind: str, key: str, actual: Mapping[str, Number], expected: Map
         return math.inf
     else:
         a, e = float(actual[key].value), float(expected[key].value)
-    if kind in RELATIVE_KINDS:
-        return abs(a - e) / max(abs(e), 1e-12)
     return abs(a - e)
 
 
