@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageChops
 
+from bioscan_lib.core import reference
 from bioscan_lib.sample.photographs import (
     DEFAULT_CONDITION,
     ORDERS_DRAWN,
@@ -21,24 +22,7 @@ from bioscan_lib.sample.photographs import (
 )
 from bioscan_lib.sample.taxonomy import RARE_ORDER_COUNTS
 
-PUBLISHED_ORDERS = (
-    "Diptera",
-    "Hymenoptera",
-    "Coleoptera",
-    "Hemiptera",
-    "Lepidoptera",
-    "Psocodea",
-    "Thysanoptera",
-    "Trichoptera",
-    "Orthoptera",
-    "Blattodea",
-    "Neuroptera",
-    "Ephemeroptera",
-    "Dermaptera",
-    "Archaeognatha",
-    "Plecoptera",
-    "Embioptera",
-)
+PUBLISHED_ORDERS = tuple(reference.published_order_counts())  # the 16 orders of the paper
 
 
 def _changed_box(photo: Image.Image, empty: Image.Image) -> tuple[int, int, int, int] | None:
