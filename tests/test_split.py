@@ -197,16 +197,43 @@ def test_vectorised_splits_equal_the_per_row_reference(case: tuple[pd.DataFrame,
         assert fast[experiment].astype(str).tolist() == slow[experiment].astype(str).tolist(), experiment
 
 
-def test_class_list_is_largest_first_with_ties_by_whole_metadata_size() -> None:
-    frame = quiet_splits(hand_made({"Big": 300, "Bigger": 400, "Mid": 50, "Low": 8}), seed=2, medium=60)
-    classes = split.class_list(frame, "large_diptera_family")
-    assert classes["class"].tolist() == ["Bigger", "Big", "Mid", "Low"]
-    assert classes["index"].tolist() == [0, 1, 2, 3]
-    assert classes["count"].tolist() == [400, 300, 50, 8]
-    # Medium caps the large classes; Big and Mid tie at 19 and Big, larger in the metadata, comes first.
-    medium = split.class_list(frame, "medium_diptera_family")
-    assert medium["class"].tolist() == ["Big", "Mid", "Bigger", "Low"]
-    assert medium["count"].tolist() == [19, 19, 14, 8]
+def published_class_index(frame: pd.DataFrame, experiment: str) -> dict[str, int]:
+    """The authors' numbering, written as their loader does it: a dict of training rows in file order, sorted stably."""
+    label = split.label_column(experiment)
+    members: dict[str, list[int]] = {}
+    for row, (name, part) in enumerate(zip(frame[label].astype(str), frame[experiment].astype(str))):
+        if part == "train":
+            members.setdefault(name, []).append(row)
+    ranked = sorted(enumerate(len(rows) for rows in members.values()), key=lambda item: item[1], reverse=True)
+    names = list(members)
+    return {names[position]: index for index, (position, _) in enumerate(ranked)}
+
+
+def test_class_list_numbers_classes_by_training_count_then_first_training_row() -> None:
+    rows = [("A", "train"), ("B", "validation"), ("C", "train"), ("B", "train"), ("C", "train"), ("A", "train")]
+    rows += [("D", "test"), ("B", "train"), ("E", "train"), ("E", "test"), ("E", "test"), ("F", "no_split")]
+    frame = pd.DataFrame(rows, columns=["order", "large_insect_order"])
+    classes = split.class_list(frame, "large_insect_order")
+    # B appears first overall but its first training row comes after C's; D has no training sample and comes last.
+    assert classes["class"].tolist() == ["A", "C", "B", "E", "D"]
+    assert classes["train"].tolist() == [2, 2, 2, 1, 0]
+    assert classes["count"].tolist() == [2, 2, 3, 3, 1]
+    assert classes["index"].tolist() == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("experiment", split.EXPERIMENTS)
+def test_class_list_matches_the_published_numbering_on_tied_draws(experiment: str) -> None:
+    frame = quiet_splits(
+        hand_made({f"F{i}": 8 + 5 * (i // 2) for i in range(12)}, {"Coleoptera": 60, "Hemiptera": 9, "Lepidoptera": 9}),
+        seed=5,
+        medium=90,
+        small=40,
+    )
+    classes = split.class_list(frame, experiment)
+    published_index = published_class_index(frame, experiment)
+    trained = classes[classes["train"] > 0]
+    assert dict(zip(trained["class"], trained["index"])) == published_index
+    assert trained["train"].duplicated().any(), "the draw should tie some classes, or this checks nothing"
 
 
 def test_split_size_table_and_compare_splits() -> None:
@@ -299,6 +326,13 @@ def test_full_scale_split_sizes_equal_the_derived_table(full_scale_frame: pd.Dat
     assert sizes.to_dict(orient="index") == reference.split_sizes()
     rare = full_scale_frame.loc[~full_scale_frame["order"].isin(list(reference.published_order_counts())), "order"]
     assert set(rare.astype(str)).isdisjoint(counts(frame, "large_insect_order"))
+    published_orders = ["Diptera", "Hymenoptera", "Coleoptera", "Hemiptera", "Lepidoptera", "Psocodea"]
+    published_orders += ["Thysanoptera", "Trichoptera", "Orthoptera", "Blattodea", "Neuroptera", "Ephemeroptera"]
+    published_orders += ["Dermaptera", "Archaeognatha", "Plecoptera", "Embioptera"]  # generalization.py's mapping
+    assert split.class_list(frame, "large_insect_order")["class"].tolist() == published_orders
+    for experiment in split.EXPERIMENTS:
+        classes = split.class_list(frame, experiment)
+        assert dict(zip(classes["class"], classes["index"])) == published_class_index(frame, experiment), experiment
 
 
 def test_a_frame_with_gaps_in_its_index_splits_like_its_reset_copy() -> None:

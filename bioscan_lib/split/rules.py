@@ -217,16 +217,28 @@ def class_split_table(frame: pd.DataFrame, experiment: str) -> pd.DataFrame:
 
 
 def class_list(split_frame: pd.DataFrame, experiment: str) -> pd.DataFrame:
-    """An experiment's classes with their sample counts, largest first; `index` is the training label.
+    """An experiment's classes with their training and total counts; `index` is the label, numbered as published.
 
-    Ties (classes capped by a Medium or Small draw) go by the class's size in the whole metadata, then by name.
+    As the authors' loader: classes ranked by training samples, largest first, ties in order of first appearance
+    among the training rows of the file (a stable sort of a dictionary built in row order). Classes with no
+    training sample, which the published code cannot label, come last in order of first appearance.
     """
-    counts = class_split_table(split_frame, experiment).sum(axis=1).rename("count").reset_index()
-    population = split_frame[label_column(experiment)].astype(str).value_counts()
-    counts["population"] = population.reindex(counts["class"]).to_numpy()
-    counts = counts.sort_values(["count", "population", "class"], ascending=[False, False, True]).reset_index(drop=True)
-    counts["index"] = np.arange(len(counts))
-    return counts[["class", "count", "index"]]
+    assigned = split_frame[experiment].isin(SPLITS).to_numpy()
+    rows = pd.DataFrame(
+        {
+            "class": split_frame.loc[assigned, label_column(experiment)].astype(str).to_numpy(),
+            "train": (split_frame.loc[assigned, experiment] == "train").to_numpy(),
+            "position": np.arange(int(assigned.sum())),
+        }
+    )
+    training = rows[rows["train"]]
+    classes = rows.groupby("class", sort=False).agg(count=("position", "size"), first=("position", "min"))
+    classes["train"] = training.groupby("class").size().reindex(classes.index, fill_value=0)
+    classes["first_train"] = training.groupby("class")["position"].min().reindex(classes.index, fill_value=len(rows))
+    classes = classes.sort_values(["train", "first_train", "first"], ascending=[False, True, True], kind="stable")
+    classes = classes.rename_axis("class").reset_index()
+    classes["index"] = np.arange(len(classes))
+    return classes[["class", "train", "count", "index"]].astype({"train": np.int64, "count": np.int64})
 
 
 def split_size_table(frame: pd.DataFrame) -> pd.DataFrame:
