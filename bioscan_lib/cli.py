@@ -257,7 +257,9 @@ def _train(arguments: argparse.Namespace) -> int:
     from bioscan_lib.classify.train import read_summary, train
     from bioscan_lib.config import train_config
 
-    overrides = {f.name: getattr(arguments, f.name) for f in dataclasses.fields(TrainConfig)}
+    overrides = {
+        f.name: getattr(arguments, f.name) for f in dataclasses.fields(TrainConfig) if f.metadata["command_line"]
+    }
     folder = train(train_config(arguments.profile, arguments.params, overrides), progress=not arguments.quiet)
     if int(os.environ.get("RANK", 0)) == 0:
         print(read_summary(folder).drop(columns="seconds").round(4).tail(3).to_string(index=False))
@@ -268,7 +270,7 @@ def _train(arguments: argparse.Namespace) -> int:
 def _train_options(parser: argparse.ArgumentParser) -> None:
     """One option per TrainConfig field (`--batch-size`, `--lr-milestones 20 25`, `--no-pretrained`, ...)."""
     hints = typing.get_type_hints(TrainConfig)
-    for item in dataclasses.fields(TrainConfig):
+    for item in (f for f in dataclasses.fields(TrainConfig) if f.metadata["command_line"]):
         flag = f"--{item.name.replace('_', '-')}"
         default = item.default_factory() if item.default is dataclasses.MISSING else item.default
         text = f"{item.metadata['help']} (default {default})"
@@ -305,7 +307,12 @@ def _test(arguments: argparse.Namespace) -> int:
 
     for folder in arguments.runs:
         result = test.evaluate_run(
-            folder, arguments.data_root, arguments.workers, arguments.device, not arguments.quiet
+            folder,
+            arguments.data_root,
+            arguments.workers,
+            arguments.device,
+            not arguments.quiet,
+            arguments.average_k_rule,
         )
         shown = {key: round(100 * result[key], 2) for key in (*test.PAPER_COLUMNS, "majority_top1") if key in result}
         print(f"{result['run']} (best epoch {result['best_epoch']}): {shown}")
@@ -324,8 +331,74 @@ def _add_test(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-root", help="data root if it moved since training")
     parser.add_argument("--workers", type=int, help="data-loading workers (default: the run's)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--average-k-rule",
+        choices=("plantnet", "published"),
+        default="plantnet",
+        help="how average-k's threshold is chosen on validation: PlantNet-300K's rule, or the released code's "
+        "(from the first and last validation samples only, so it hangs on their order) (default %(default)s)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(handler=_test)
+
+
+def _import_checkpoint(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.classify import checkpoints
+    from bioscan_lib.config import train_config
+
+    stated = {key: getattr(arguments, key) for key in ("experiment", "model", "loss", "seed")}
+    settings = {key: getattr(arguments, key) for key in ("data_root", "output_dir", "package")}
+    base = train_config(arguments.profile, overrides=settings)
+    if arguments.run_name and len(arguments.files) > 1:
+        raise ValueError("--run-name names one run; import one file at a time with it.")
+    for path in arguments.files:
+        parsed = checkpoints.parse_checkpoint_name(path) if None in stated.values() else None
+        values = {key: value if value is not None else getattr(parsed, key) for key, value in stated.items()}
+        folder = checkpoints.import_checkpoint(path, base, checkpoints.CheckpointName(**values), arguments.run_name)
+        print(f"{path} -> {folder}")
+    return 0
+
+
+def _export_checkpoint(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.classify import checkpoints
+
+    path = checkpoints.export_checkpoint(arguments.run, arguments.output)
+    print(f"{arguments.run} -> {path} (published format: {{'epoch', 'model', 'optimizer'}})")
+    return 0
+
+
+def _add_checkpoints(subparsers: argparse._SubParsersAction) -> None:
+    from bioscan_lib.config import LOSSES
+
+    parser = subparsers.add_parser(
+        "import-checkpoint",
+        help="turn released checkpoints (*_weights_best_acc.tar) into run folders that test and predict use",
+        description="Each file becomes outputs/<profile>/runs/<experiment>_<model>_<loss>_s<seed>/, read from its "
+        "name (<experiment>_<model>_<CE|Focal>_s<seed>_weights_best_acc.tar, or the training script's "
+        "<experiment>_<model>_<loss>_<seed>/<experiment>_weights_best_acc.tar) unless stated below. Files are "
+        "loaded with weights_only: nothing in them can run. The profile's split must exist (notebook 03).",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="released checkpoint file(s)")
+    _profile_option(parser)
+    parser.add_argument("--experiment", help="experiment, e.g. large_insect_order (default: from the file name)")
+    parser.add_argument(
+        "--model", help="timm model name, e.g. vit_base_patch16_224 or resnet50 (default: from the name)"
+    )
+    parser.add_argument("--loss", type=str.lower, choices=LOSSES, help="ce or focal (default: from the name)")
+    parser.add_argument("--seed", type=int, help="seed (default: from the name)")
+    parser.add_argument("--run-name", help="folder name under runs/ (default <experiment>_<model>_<loss>_s<seed>)")
+    parser.add_argument("--data-root", help="data root (default: the profile's)")
+    parser.add_argument("--output-dir", help="profile output folder holding split/ and runs/ (default: the profile's)")
+    parser.add_argument("--package", help="image package to test on (default: the profile's)")
+    parser.set_defaults(handler=_import_checkpoint)
+    parser = subparsers.add_parser(
+        "export-checkpoint", help="write a run's best weights as the authors publish theirs, for their test.py"
+    )
+    parser.add_argument("run", help="run folder (outputs/<profile>/runs/<name>)")
+    parser.add_argument(
+        "--output", required=True, help="file to write, e.g. <experiment>_<model>_CE_s<seed>_weights_best_acc.tar"
+    )
+    parser.set_defaults(handler=_export_checkpoint)
 
 
 def _sweep(arguments: argparse.Namespace) -> int:
@@ -496,6 +569,7 @@ SUBCOMMANDS = (
     _add_preprocess,
     _add_train,
     _add_test,
+    _add_checkpoints,
     _add_sweep,
     _add_predict,
 )

@@ -20,10 +20,11 @@ LOSSES = ("ce", "focal")
 TRAIN_PREFIX = "train_"
 
 
-def _option(default: Any, text: str) -> Any:
+def _option(default: Any, text: str, command_line: bool = True) -> Any:
+    metadata = {"help": text, "command_line": command_line}
     if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": text})
-    return field(default=default, metadata={"help": text})
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
@@ -66,6 +67,9 @@ class TrainConfig:
     device: str = _option("auto", "auto (GPU when present), cpu, cuda or cuda:N")
     amp: bool | None = _option(None, "bf16 autocast (default: on GPU only)")
     channels_last: bool | None = _option(None, "channels-last memory format (default: on GPU only)")
+    imported_from: str | None = _option(
+        None, "released checkpoint the run was imported from, not trained (`bioscan-repro import-checkpoint`)", False
+    )
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:

@@ -18,6 +18,7 @@ from bioscan_lib.split.rules import (
     NO_SPLIT,
     experiment_size,
     experiment_task,
+    label_column,
     split_budgets,
 )
 
@@ -100,3 +101,15 @@ def make_splits_per_row(
     return metadata.assign(
         **{name: pd.Categorical(values, categories=_SPLIT_CATEGORIES) for name, values in columns.items()}
     )
+
+
+def published_class_index(frame: pd.DataFrame, experiment: str) -> dict[str, int]:
+    """The authors' numbering, written as their loader does it: a dict of training rows in file order, sorted stably."""
+    label = label_column(experiment)
+    members: dict[str, list[int]] = {}
+    for row, (name, part) in enumerate(zip(frame[label].astype(str), frame[experiment].astype(str))):
+        if part == "train":
+            members.setdefault(name, []).append(row)
+    ranked = sorted(enumerate(len(rows) for rows in members.values()), key=lambda item: item[1], reverse=True)
+    names = list(members)
+    return {names[position]: index for index, (position, _) in enumerate(ranked)}

@@ -50,6 +50,26 @@ def test_average_k_threshold_from_validation_then_accuracy_on_test() -> None:
         metrics.average_k_threshold(validation, 3)
 
 
+def test_average_k_counts_a_probability_equal_to_the_threshold_as_a_hit() -> None:
+    probabilities = np.array([[0.5, 0.5], [0.25, 0.75]])
+    assert metrics.average_k_accuracy(probabilities, np.array([0, 0]), 0.5) == pytest.approx(0.5)
+
+
+def test_published_average_k_rule_uses_the_first_and_last_validation_samples() -> None:
+    validation = np.array([[0.1, 0.7, 0.2], [0.6, 0.3, 0.1], [0.3, 0.3, 0.4]])
+    # k-th largest of the first sample (0.7, 0.2) and of the last (0.4, 0.3); the middle sample plays no part.
+    assert metrics.published_average_k_threshold(validation, 1) == pytest.approx(0.55)
+    assert metrics.published_average_k_threshold(validation, 2) == pytest.approx(0.25)
+    reordered = metrics.published_average_k_threshold(validation[[1, 0, 2]], 1)
+    assert reordered == pytest.approx(0.5), "the published rule depends on the validation order"
+    logits, labels = np.log(validation), np.array([1, 0, 2])  # softmax gives the probabilities back
+    result = metrics.classification_metrics(logits, labels, logits, labels, (1,), "published")
+    assert result["average_k1_threshold"] == pytest.approx(0.55)
+    assert result["average_k1"] == pytest.approx(2 / 3)  # 0.7 and 0.6 pass 0.55; 0.4 does not
+    with pytest.raises(ValueError, match="average-k rule"):
+        metrics.classification_metrics(logits, labels, logits, labels, (1,), "mean")
+
+
 def test_confusion_matrix_has_a_row_and_column_for_every_class() -> None:
     matrix = metrics.confusion(LABELS, SCORES.argmax(axis=1), 4)
     np.testing.assert_array_equal(matrix, [[1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0]])

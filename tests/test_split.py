@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from matplotlib.figure import Figure
-from split_reference import make_splits_per_row
+from split_reference import make_splits_per_row, published_class_index
 
 from bioscan_lib import cli
 from bioscan_lib.core import reference
@@ -195,18 +195,6 @@ def test_vectorised_splits_equal_the_per_row_reference(case: tuple[pd.DataFrame,
     slow = quiet_splits(frame, seed, medium, small, per_row=True)
     for experiment in split.EXPERIMENTS:
         assert fast[experiment].astype(str).tolist() == slow[experiment].astype(str).tolist(), experiment
-
-
-def published_class_index(frame: pd.DataFrame, experiment: str) -> dict[str, int]:
-    """The authors' numbering, written as their loader does it: a dict of training rows in file order, sorted stably."""
-    label = split.label_column(experiment)
-    members: dict[str, list[int]] = {}
-    for row, (name, part) in enumerate(zip(frame[label].astype(str), frame[experiment].astype(str))):
-        if part == "train":
-            members.setdefault(name, []).append(row)
-    ranked = sorted(enumerate(len(rows) for rows in members.values()), key=lambda item: item[1], reverse=True)
-    names = list(members)
-    return {names[position]: index for index, (position, _) in enumerate(ranked)}
 
 
 def test_class_list_numbers_classes_by_training_count_then_first_training_row() -> None:

@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score
 
 TOPK = (1, 3, 5, 10)
+AVERAGE_K_RULES = ("plantnet", "published")
 
 
 def _check(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -80,10 +81,19 @@ def average_k_threshold(probabilities: np.ndarray, k: float) -> float:
     return float((values[count - 1] + values[count]) / 2)
 
 
+def published_average_k_threshold(probabilities: np.ndarray, k: int) -> float:
+    """The released code's lambda (`new_app` in its epoch.py): the mean of the k-th largest probability of the first
+    and of the last validation sample, so it depends on the order of the validation set."""
+    ranked = -np.sort(-np.asarray(probabilities, dtype=np.float64), axis=1)
+    if len(ranked) == 0 or not 0 < k <= ranked.shape[1]:
+        raise ValueError(f"average-k needs 0 < k <= number of classes; got k={k} for {ranked.shape} probabilities")
+    return float((ranked[0, k - 1] + ranked[-1, k - 1]) / 2)
+
+
 def average_k_accuracy(probabilities: np.ndarray, labels: np.ndarray, threshold: float) -> float:
-    """Share of samples whose true class's probability exceeds the threshold."""
+    """Share of samples whose true class's probability is at least the threshold (`>=`, as the published code)."""
     probabilities, labels = _check(probabilities, labels)
-    return float((probabilities[np.arange(len(labels)), labels] > threshold).mean())
+    return float((probabilities[np.arange(len(labels)), labels] >= threshold).mean())
 
 
 def confusion(labels: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:
@@ -97,11 +107,16 @@ def classification_metrics(
     validation_scores: np.ndarray | None = None,
     validation_labels: np.ndarray | None = None,
     ks: tuple[int, ...] = TOPK,
+    average_k_rule: str = "plantnet",
 ) -> dict[str, float]:
     """Every metric of the paper as fractions: top-k, macro top-k (paper and present-classes), F1, average-k.
 
-    Average-k (for each k) is computed only when validation scores are given: its threshold comes from them.
+    Average-k (for each k) is computed only when validation scores are given: its threshold comes from them, by
+    PlantNet-300K's rule (`plantnet`) or the released code's first-and-last-sample rule (`published`).
     """
+    if average_k_rule not in AVERAGE_K_RULES:
+        raise ValueError(f"Unknown average-k rule {average_k_rule!r}; choose one of {', '.join(AVERAGE_K_RULES)}.")
+    choose = average_k_threshold if average_k_rule == "plantnet" else published_average_k_threshold
     scores, labels = _check(scores, labels)
     n_classes = scores.shape[1]
     ks = tuple(k for k in ks if k <= n_classes)
@@ -118,7 +133,7 @@ def classification_metrics(
     if validation_scores is not None and validation_labels is not None:
         validation_probabilities, probabilities = softmax(validation_scores), softmax(scores)
         for k in (k for k in ks if k < n_classes):
-            threshold = average_k_threshold(validation_probabilities, k)
+            threshold = choose(validation_probabilities, k)
             result[f"average_k{k}_threshold"] = threshold
             result[f"average_k{k}"] = average_k_accuracy(probabilities, labels, threshold)
     return result

@@ -85,8 +85,11 @@ def evaluate_run(
     workers: int | None = None,
     device: str = "auto",
     progress: bool = True,
+    average_k_rule: str = "plantnet",
 ) -> dict[str, float]:
-    """Test a run's best checkpoint; write its metrics (JSON, CSV), per-class accuracy, confusion matrix and figures."""
+    """Test a run's best checkpoint; write its metrics (JSON, CSV), per-class accuracy, confusion matrix and figures.
+
+    Average-k's threshold comes from the validation split by `average_k_rule` (see `metrics.classification_metrics`)."""
 
     folder = Path(folder)
     config = read_run_config(folder)
@@ -106,7 +109,9 @@ def evaluate_run(
     result = {
         "run": folder.name,
         "best_epoch": best_epoch,
-        **metrics.classification_metrics(logits, labels, validation_logits, validation_labels),
+        **metrics.classification_metrics(
+            logits, labels, validation_logits, validation_labels, average_k_rule=average_k_rule
+        ),
         "majority_top1": float(np.mean(labels == 0)),
     }
     write_text_atomic(folder / METRICS_JSON, json.dumps(result, indent=2) + "\n")
@@ -184,6 +189,7 @@ def evaluate_runs(
     workers: int | None = None,
     force: bool = False,
     progress: bool = True,
+    average_k_rule: str = "plantnet",
 ) -> list[Path]:
     """Test every run under `runs_dir` whose results are missing or older than its best checkpoint; return all runs."""
 
@@ -192,7 +198,7 @@ def evaluate_runs(
         metrics_file = folder / METRICS_JSON
         stale = not metrics_file.is_file() or metrics_file.stat().st_mtime < (folder / CHECKPOINT_BEST).stat().st_mtime
         if force or stale or not (folder / PREDICTIONS_CSV).is_file():
-            evaluate_run(folder, data_root, workers, progress=progress)
+            evaluate_run(folder, data_root, workers, progress=progress, average_k_rule=average_k_rule)
     return folders
 
 
@@ -212,6 +218,7 @@ def results_table(folders: list[Path]) -> pd.DataFrame:
                 "model": config.model,
                 "loss": config.loss,
                 "seed": config.seed,
+                "origin": f"released checkpoint {config.imported_from}" if config.imported_from else "trained",
                 **{
                     key: 100 * scores[key]
                     for key in ordered
@@ -239,13 +246,20 @@ def published_table() -> pd.DataFrame:
 
 
 def paper_layout(results: pd.DataFrame) -> pd.DataFrame:
-    """Results in the paper's layout (task, size, then its columns), each experiment's runs beside the published row."""
+    """Results in the paper's layout (task, size, then its columns), each experiment's runs beside the published row,
+    with each number's difference from the paper's (`<column> diff`, percentage points)."""
     paper = published_table().assign(source="paper: vit_base_patch16_224 ce (published table)")
-    ours = results.assign(source=results["model"] + " " + results["loss"] + " s" + results["seed"].astype(str))
+    imported = results.get("origin", pd.Series("trained", index=results.index)) != "trained"
+    name = results["model"] + " " + results["loss"] + " s" + results["seed"].astype(str)
+    ours = results.assign(source=name.where(~imported, name + " (released checkpoint)"))
+    reference = paper.set_index("experiment")[list(PAPER_COLUMNS)]
+    for column in PAPER_COLUMNS:
+        ours[f"{column} diff"] = ours[column] - ours["experiment"].map(reference[column])
     both = pd.concat([paper[paper["experiment"].isin(results["experiment"])], ours], ignore_index=True)
     both["size_rank"] = both["size"].map(SIZE_ORDER.index)
     both = both.sort_values(["task", "size_rank", "source"], ascending=[False, True, False], kind="stable")
-    return both[["task", "size", "source", *PAPER_COLUMNS]].reset_index(drop=True)
+    columns = [item for column in PAPER_COLUMNS for item in (column, f"{column} diff")]
+    return both[["task", "size", "source", *columns]].reset_index(drop=True)
 
 
 def seed_summary(results: pd.DataFrame) -> pd.DataFrame:

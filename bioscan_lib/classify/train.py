@@ -208,6 +208,11 @@ def _check_resumable(folder: Path, config: TrainConfig) -> None:
     if not (folder / PARAMS_FILE).is_file():
         return
     before = dataclasses.asdict(read_run_config(folder))
+    if before.get("imported_from"):
+        raise ValueError(
+            f"{folder} holds a run imported from {before['imported_from']}, not trained by the suite; train into "
+            "another folder (change the seed) or delete it."
+        )
     changed = sorted(k for k, v in dataclasses.asdict(config).items() if k not in RUNTIME_KEYS and before.get(k) != v)
     if changed:
         raise ValueError(

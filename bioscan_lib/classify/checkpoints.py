@@ -1,0 +1,214 @@
+"""Released checkpoints: the authors' `<experiment>_<model>_<loss>_s<seed>_weights_best_acc.tar` files imported as
+run folders that testing, generalization and the report use like trained runs, and runs exported in that format."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import pickle
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+from torch import nn
+
+from bioscan_lib.classify.models import create_model
+from bioscan_lib.classify.train import CHECKPOINT_BEST, CHECKPOINT_LAST, INFO_FILE, PARAMS_FILE, class_names
+from bioscan_lib.config import LOSSES, TrainConfig, config_from
+from bioscan_lib.core.files import atomic_path, write_text_atomic
+from bioscan_lib.split.rules import EXPERIMENTS
+
+PUBLISHED_SUFFIX = "_weights_best_acc.tar"
+PUBLISHED_LOSS_NAMES = {"ce": "CE", "focal": "Focal"}
+_NAME = re.compile(
+    rf"^(?P<experiment>{'|'.join(EXPERIMENTS)})_(?P<model>.+)_(?P<loss>{'|'.join(LOSSES)})_s?(?P<seed>\d+)$",
+    re.IGNORECASE,
+)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be imported, with the file, what was expected and what to do."""
+
+
+@dataclass(frozen=True)
+class CheckpointName:
+    """What a released checkpoint is: its experiment, timm model name, loss (`ce`/`focal`) and seed."""
+
+    experiment: str
+    model: str
+    loss: str
+    seed: int
+
+    @property
+    def published_file_name(self) -> str:
+        """The name the authors publish it under, e.g. `large_insect_order_vit_base_patch16_224_CE_s2_weights_best_acc.tar`."""
+        return f"{self.experiment}_{self.model}_{PUBLISHED_LOSS_NAMES[self.loss]}_s{self.seed}{PUBLISHED_SUFFIX}"
+
+
+def parse_checkpoint_name(path: str | os.PathLike) -> CheckpointName:
+    """Experiment, model, loss and seed from a released name, or from the folder of the training script's layout
+    `<experiment>_<model>_<loss>_<seed>/<experiment>_weights_best_acc.tar`."""
+    path = Path(path)
+    stem = path.name.removesuffix(PUBLISHED_SUFFIX)
+    if stem in EXPERIMENTS:
+        stem = path.parent.name
+    match = _NAME.match(stem)
+    if not match:
+        raise CheckpointError(
+            f"{path}: cannot tell experiment, model, loss and seed from the name (expected "
+            f"<experiment>_<model>_<CE|Focal>_s<seed>{PUBLISHED_SUFFIX}); state them with --experiment, --model, "
+            "--loss and --seed."
+        )
+    return CheckpointName(match["experiment"].lower(), match["model"], match["loss"].lower(), int(match["seed"]))
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_published_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], int]:
+    """The state dict and epoch (0-based, as published) of a `{'epoch', 'model', 'optimizer'}` file, loaded with
+    `weights_only` so that no code in it can run."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = str(error).strip().splitlines()[0][:160]
+        raise CheckpointError(
+            f"{path}: refused: it holds Python objects other than tensors and plain values ({reason}); a released "
+            "checkpoint holds only tensors, numbers and strings, so do not trust this file."
+        ) from error
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as error:
+        raise CheckpointError(
+            f"{path}: not a readable torch checkpoint ({type(error).__name__}: {str(error)[:120]}); the file is "
+            "truncated or corrupt: download it again."
+        ) from error
+    model = content.get("model") if isinstance(content, dict) else None
+    if not isinstance(model, dict) or not model or not all(isinstance(v, torch.Tensor) for v in model.values()):
+        found = sorted(map(str, content))[:5] if isinstance(content, dict) else type(content).__name__
+        raise CheckpointError(
+            f"{path}: expected the published format, a dict with 'epoch', 'model' (a state dict) and 'optimizer'; "
+            f"found {found}. Give a *{PUBLISHED_SUFFIX} classification checkpoint."
+        )
+    return {key.removeprefix("module."): value for key, value in model.items()}, int(content.get("epoch", -1))
+
+
+def _classifier_keys(model: nn.Module) -> list[str]:
+    classifier = model.pretrained_cfg.get("classifier", "") if hasattr(model, "pretrained_cfg") else ""
+    return [f"{name}.weight" for name in ([classifier] if isinstance(classifier, str) else classifier) if name]
+
+
+def load_published_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path, model_name: str) -> None:
+    """Load a released state dict into `model` exactly: every key and shape must match, the classifier first."""
+    own = model.state_dict()
+    for key in _classifier_keys(model):
+        if key in state and key in own and state[key].shape[0] != own[key].shape[0]:
+            raise CheckpointError(
+                f"{path}: its classifier has {state[key].shape[0]} classes but the experiment has {own[key].shape[0]}; "
+                "is it a checkpoint of another experiment? Name the right one with --experiment."
+            )
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    wrong_shape = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong_shape:
+        example = (missing or unexpected or wrong_shape)[:3]
+        raise CheckpointError(
+            f"{path}: not the weights of {model_name} ({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(wrong_shape)} of another shape, e.g. {example}); is it a checkpoint of another model? "
+            "Name the right one with --model."
+        )
+    model.load_state_dict(state)
+
+
+def import_checkpoint(
+    path: str | os.PathLike, base: TrainConfig, name: CheckpointName | None = None, run_name: str | None = None
+) -> Path:
+    """Turn a released checkpoint into the run folder `<output_dir>/runs/<run name>` of `base`'s profile; return it.
+
+    The folder holds `best.pt`, the parameters (marked `imported_from`) and the class list; an import already made
+    from the same file is left as it is, and a trained run is never overwritten."""
+    path = Path(path)
+    name = name or parse_checkpoint_name(path)
+    config = dataclasses.replace(
+        base, **dataclasses.asdict(name), pretrained=False, weights=None, imported_from=path.name
+    )
+    folder = config.run_folder.with_name(run_name) if run_name else config.run_folder
+    sha256 = file_sha256(path) if path.is_file() else ""
+    if _already_imported(folder, sha256):
+        return folder
+    classes = class_names(config)
+    model = create_model(config.model, len(classes))
+    state, epoch = read_published_checkpoint(path)
+    load_published_state(model, state, path, config.model)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(folder / PARAMS_FILE, yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
+    info = {"run": folder.name, "classes": classes, "imported": {"file": path.name, "sha256": sha256, "epoch": epoch}}
+    write_text_atomic(folder / INFO_FILE, json.dumps(info, indent=2) + "\n")
+    with atomic_path(folder / CHECKPOINT_BEST) as temporary:
+        torch.save({"model": model.state_dict(), "epoch": epoch + 1, "val_top1": float("nan")}, temporary)
+    return folder
+
+
+def _already_imported(folder: Path, sha256: str) -> bool:
+    """Whether `folder` holds this very import; a trained run or another file there is an error."""
+    if not (folder / PARAMS_FILE).is_file():
+        return False
+    if yaml.safe_load((folder / PARAMS_FILE).read_text(encoding="utf-8")).get("imported_from") is None:
+        raise CheckpointError(
+            f"{folder} holds a run trained by the suite; import under another name (--run-name "
+            f"{folder.name}_released) or move the trained run."
+        )
+    info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8")) if (folder / INFO_FILE).is_file() else {}
+    if info.get("imported", {}).get("sha256") == sha256 and (folder / CHECKPOINT_BEST).is_file():
+        return True
+    raise CheckpointError(f"{folder} holds an import of another file; delete the folder to import this one.")
+
+
+def import_checkpoints(folder: str | os.PathLike, base: TrainConfig, suffix: str = "") -> list[Path]:
+    """Import every `*_weights_best_acc.tar` under `folder` (both published layouts); run folders get `suffix`."""
+    found = sorted(Path(folder).rglob(f"*{PUBLISHED_SUFFIX}"))
+    runs = []
+    for path in found:
+        name = parse_checkpoint_name(path)
+        run_name = f"{dataclasses.replace(base, **dataclasses.asdict(name)).run_name}{suffix}"
+        runs.append(import_checkpoint(path, base, name, run_name))
+    return runs
+
+
+def export_checkpoint(run: str | os.PathLike, output: str | os.PathLike) -> Path:
+    """Write a run's best weights in the published format, `{'epoch' (0-based), 'model', 'optimizer'}`.
+
+    The optimizer state is last.pt's when it was saved at the best epoch, else empty: testing needs only the model."""
+    run, output = Path(run), Path(output)
+    if output.is_dir():
+        raise ValueError(f"{output} is a folder; give the file to write, e.g. {output / 'run'}{PUBLISHED_SUFFIX}")
+    best_path = run / CHECKPOINT_BEST
+    if not best_path.is_file():
+        raise FileNotFoundError(f"{best_path} not found; train the run first (`bioscan-repro train` or notebook 06).")
+    best = torch.load(best_path, map_location="cpu", weights_only=True)
+    optimizer = {}
+    if (run / CHECKPOINT_LAST).is_file():
+        last = torch.load(run / CHECKPOINT_LAST, map_location="cpu", weights_only=True)
+        optimizer = last["optimizer"] if int(last["epoch"]) == int(best["epoch"]) else {}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(output) as temporary:
+        torch.save({"epoch": int(best["epoch"]) - 1, "model": best["model"], "optimizer": optimizer}, temporary)
+    return output
+
+
+def run_checkpoint_name(run: str | os.PathLike) -> CheckpointName:
+    """The experiment, model, loss and seed of a run folder (from its parameters)."""
+    params = yaml.safe_load((Path(run) / PARAMS_FILE).read_text(encoding="utf-8"))
+    config = config_from(params, str(Path(run) / PARAMS_FILE))
+    return CheckpointName(config.experiment, config.model, config.loss, config.seed)
