@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
+import sys
+import types
 from types import SimpleNamespace
 
 import numpy as np
@@ -251,3 +255,80 @@ def test_an_interrupted_crop_run_keeps_its_journal_of_boxes(tmp_path, photograph
     assert list(table["image_file"]) == ["photo0.jpg", "photo1.jpg", "photo2.jpg"]
     assert not journal.exists()
     assert len(list(images.open_package(tmp_path / "out" / "cropped_256.zip").names())) == 3
+
+
+@contextlib.contextmanager
+def lightning_importable():
+    """A stand-in `pytorch_lightning.utilities.parsing.AttributeDict`, so a checkpoint can be pickled as Lightning does."""
+    names = ["pytorch_lightning", "pytorch_lightning.utilities", "pytorch_lightning.utilities.parsing"]
+    modules = {name: types.ModuleType(name) for name in names}
+    attribute_dict = type("AttributeDict", (dict,), {"__module__": names[-1]})
+    modules[names[-1]].AttributeDict = attribute_dict
+    saved = {name: sys.modules.get(name) for name in names}
+    sys.modules.update(modules)
+    try:
+        yield attribute_dict
+    finally:
+        for name, module in saved.items():
+            sys.modules.pop(name) if module is None else sys.modules.__setitem__(name, module)
+
+
+def test_the_published_lightning_checkpoint_loads_offline_without_running_code(tmp_path, photographs, monkeypatch):
+    import numpy
+    import torch
+    from transformers import DetrConfig, DetrForObjectDetection
+
+    torch.manual_seed(0)
+    published = DetrForObjectDetection(DetrConfig(num_labels=1, use_pretrained_backbone=False)).eval()
+    with lightning_importable() as attribute_dict:
+        checkpoint = {
+            "epoch": 11,
+            "global_step": 1200,
+            "pytorch-lightning_version": "1.9.5",
+            "state_dict": {f"model.{key}": value for key, value in published.state_dict().items()},
+            "loops": {"fit_loop": {"state_dict": {}, "epoch_progress": {"total": {"ready": 12}}}},
+            "callbacks": {"ModelCheckpoint{'monitor': None}": {"best_model_score": numpy.float64(0.5), "dirpath": "x"}},
+            "optimizer_states": [{"state": {}, "param_groups": [{"lr": 1e-4, "params": [0, 1]}]}],
+            "lr_schedulers": [],
+            "hparams_name": "kwargs",
+            "hyper_parameters": attribute_dict(lr=1e-4, lr_backbone=1e-5, weight_decay=1e-4),
+        }
+        path = tmp_path / "BIOSCAN_Insect_crop_tool_checkpoint.ckpt"
+        torch.save(checkpoint, path)
+
+    def no_network(*arguments):
+        raise AssertionError("the crop tool tried to reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    loaded = crop.load_detr(path)
+    pixels = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        expected, found = published(pixel_values=pixels), loaded(pixel_values=pixels)
+    torch.testing.assert_close(found.pred_boxes, expected.pred_boxes, rtol=0, atol=0)
+    detector = crop.DetrDetector(loaded, shorter_side=64, longer_side=96, device="cpu")
+    assert detector(np.asarray(images.decode_image(photographs[0][0], shorter_side=200))) is not None
+
+
+class RunsCode:
+    """An object whose unpickling would create a file: what a crafted checkpoint would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').close()",))
+
+
+def test_a_crafted_or_truncated_detr_checkpoint_is_refused_and_runs_nothing(tmp_path):
+    import torch
+
+    marker = tmp_path / "code_ran"
+    crafted = tmp_path / "crafted.ckpt"
+    torch.save({"state_dict": {"model.x": torch.zeros(1)}, "hyper_parameters": RunsCode(marker)}, crafted)
+    with pytest.raises(ValueError, match=r"crafted.ckpt: refused.*do not trust this file"):
+        crop.load_detr(crafted)
+    assert not marker.exists()
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(crafted.read_bytes()[:100])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        crop.load_detr(truncated)

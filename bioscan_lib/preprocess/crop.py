@@ -215,9 +215,61 @@ class DetrDetector:
         )
 
 
-def load_detr(checkpoint: str | os.PathLike):
-    """A DETR from a `save_pretrained` folder, or from a state dict file (.pth/.pt/.ckpt, keys maybe prefixed `model.`)."""
+LIGHTNING_HYPERPARAMETER_CLASSES = (  # the dict subclass older Lightning versions pickle `hyper_parameters` as
+    "pytorch_lightning.utilities.parsing.AttributeDict",
+    "lightning.fabric.utilities.data.AttributeDict",
+    "lightning_fabric.utilities.data.AttributeDict",
+)
+
+
+class LightningHyperParameters(dict):
+    """Stands in for Lightning's AttributeDict when a checkpoint is read, so Lightning need not be installed."""
+
+
+def _lightning_safe_globals() -> list:
+    """The only non-tensor types a Lightning checkpoint may hold besides plain values: its hyper-parameter dict
+    and NumPy scalars of callback states."""
+    scalar = np._core.multiarray.scalar
+    return [
+        *((LightningHyperParameters, name) for name in LIGHTNING_HYPERPARAMETER_CLASSES),
+        scalar,
+        (scalar, "numpy.core.multiarray.scalar"),  # as NumPy 1 pickles it
+        np.dtype,
+        *(type(np.dtype(kind)) for kind in ("float64", "float32", "int64")),
+    ]
+
+
+def read_detr_state(path: Path) -> dict:
+    """The DETR weights of a Lightning checkpoint (keys prefixed `model.`) or a state dict file, loaded with
+    `weights_only`: nothing in the file can run."""
+    import pickle
+
     import torch
+
+    try:
+        with torch.serialization.safe_globals(_lightning_safe_globals()):
+            content = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = str(error).strip().splitlines()[0][:160]
+        raise ValueError(
+            f"{path}: refused: it holds Python objects other than weights and plain values ({reason}); the "
+            "published crop tool checkpoint does not, so do not trust this file."
+        ) from error
+    except (RuntimeError, EOFError, OSError) as error:
+        raise ValueError(
+            f"{path}: not a readable torch checkpoint ({type(error).__name__}); the file is truncated or corrupt: "
+            "download BIOSCAN_Insect_crop_tool_checkpoint.ckpt again."
+        ) from error
+    state = content.get("state_dict", content) if isinstance(content, dict) else content
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path}: no state dict of tensors in it; give the published crop tool checkpoint.")
+    return {key.removeprefix("model."): value for key, value in state.items()}
+
+
+def load_detr(checkpoint: str | os.PathLike):
+    """A DETR from a `save_pretrained` folder, or from the published Lightning checkpoint (or a state dict file).
+
+    The network is built offline (no backbone weights fetched from a hub): the checkpoint holds every weight."""
     from transformers import DetrConfig, DetrForObjectDetection
 
     path = Path(checkpoint)
@@ -226,16 +278,15 @@ def load_detr(checkpoint: str | os.PathLike):
             f"{path}: DETR checkpoint not found; give the published crop tool checkpoint or a save_pretrained folder"
         )
     if path.is_dir():
-        return DetrForObjectDetection.from_pretrained(path).eval()
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    state = state.get("state_dict", state) if isinstance(state, dict) else state
-    state = {key.removeprefix("model."): value for key, value in state.items()}
-    model = DetrForObjectDetection(DetrConfig(num_labels=1))
+        return DetrForObjectDetection.from_pretrained(path, local_files_only=True).eval()
+    state = read_detr_state(path)
+    model = DetrForObjectDetection(DetrConfig(num_labels=1, use_pretrained_backbone=False))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ValueError(
-            f"{path}: not a one-class DETR-ResNet-50 state dict ({len(missing)} weights missing, {len(unexpected)} unexpected, "
-            f"e.g. {(missing or unexpected)[:3]}); give the published crop tool checkpoint or a save_pretrained folder"
+            f"{path}: not a one-class DETR-ResNet-50 state dict ({len(missing)} weights missing, {len(unexpected)} "
+            f"unexpected, e.g. {(missing or unexpected)[:3]}); give the published crop tool checkpoint or a "
+            "save_pretrained folder"
         )
     return model.eval()
 
