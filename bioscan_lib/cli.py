@@ -354,7 +354,8 @@ def _import_checkpoint(arguments: argparse.Namespace) -> int:
     for path in arguments.files:
         parsed = checkpoints.parse_checkpoint_name(path) if None in stated.values() else None
         values = {key: value if value is not None else getattr(parsed, key) for key, value in stated.items()}
-        folder = checkpoints.import_checkpoint(path, base, checkpoints.CheckpointName(**values), arguments.run_name)
+        name = checkpoints.CheckpointName(**values)
+        folder = checkpoints.import_checkpoint(path, base, name, arguments.run_name, arguments.replace)
         print(f"{path} -> {folder}")
     return 0
 
@@ -390,6 +391,7 @@ def _add_checkpoints(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-root", help="data root (default: the profile's)")
     parser.add_argument("--output-dir", help="profile output folder holding split/ and runs/ (default: the profile's)")
     parser.add_argument("--package", help="image package to test on (default: the profile's)")
+    parser.add_argument("--replace", action="store_true", help="replace an earlier import of another file")
     parser.set_defaults(handler=_import_checkpoint)
     parser = subparsers.add_parser(
         "export-checkpoint", help="write a run's best weights as the authors publish theirs, for their test.py"

@@ -124,6 +124,10 @@ class Profile:
     # 07 test
     test_force: bool = False
     test_workers: int | None = None
+    checkpoints_dir: str | None = None
+    export_runs: list[str] = field(default_factory=list)
+    import_suffix: str = "_released"
+    average_k_rule: str = "plantnet"
     # 08 generalization
     run: str | None = None
     photographs: str | None = None

@@ -191,7 +191,9 @@ def test_broken_foreign_and_malicious_files_are_refused_with_the_file_named(rele
 
     truncated = files / "large_insect_order_test_resnet_CE_s3_weights_best_acc.tar"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    with pytest.raises(checkpoints.CheckpointError, match="truncated or corrupt: download it again"):
+    with pytest.raises(
+        checkpoints.CheckpointError, match="truncated or corrupt: download the released classification checkpoint again"
+    ):
         checkpoints.import_checkpoint(truncated, base)
 
     other_model = files / "large_insect_order_resnet50_CE_s4_weights_best_acc.tar"
@@ -202,7 +204,9 @@ def test_broken_foreign_and_malicious_files_are_refused_with_the_file_named(rele
     marker = files / "code_ran"
     malicious = files / "large_insect_order_test_resnet_CE_s5_weights_best_acc.tar"
     torch.save({"epoch": 0, "model": tiny.state_dict(), "optimizer": RunsCode(marker)}, malicious)
-    with pytest.raises(checkpoints.CheckpointError, match="refused.*do not trust this file"):
+    with pytest.raises(
+        checkpoints.CheckpointError, match=r"refused.*GLOBAL exec was not an allowed global.*do not trust this file"
+    ):
         checkpoints.import_checkpoint(malicious, base)
     assert not marker.exists()
 
@@ -225,6 +229,16 @@ def test_export_then_import_gives_identical_predictions_and_never_overwrites_a_t
         checkpoints.import_checkpoint(exported, config)
     imported = checkpoints.import_checkpoint(exported, config, run_name=f"{trained.name}_released")
     assert checkpoints.import_checkpoint(exported, config, run_name=imported.name) == imported  # already there
+    changed = torch.load(exported, weights_only=True)
+    changed["model"]["fc.bias"] += 1.0
+    another = released["files"] / "another" / exported.name
+    another.parent.mkdir()
+    torch.save(changed, another)
+    with pytest.raises(checkpoints.CheckpointError, match="holds an import of another file; import with --replace"):
+        checkpoints.import_checkpoint(another, config, run_name=imported.name)
+    checkpoints.import_checkpoint(another, config, run_name=imported.name, replace=True)
+    assert checkpoints.imported_runs_table([imported]).loc[0, "sha256"] == checkpoints.file_sha256(another)
+    checkpoints.import_checkpoint(exported, config, run_name=imported.name, replace=True)
     ours, back = suite_predictions(trained), suite_predictions(imported)
     pd.testing.assert_frame_equal(ours, back)
     results = evaluate.results_table([trained, imported])

@@ -16,7 +16,7 @@ SAMPLE = {"profile": "x", "data_root": "data/x", "output_dir": "outputs/x"}
 
 
 def test_both_profiles_are_valid_and_the_sample_derives_the_run_notebook_08_labels_with() -> None:
-    assert config.read_profile("paper").generalization_run() == "large_insect_order_vit_base_patch16_224_ce_s2"
+    assert config.read_profile("paper").generalization_run() == "large_insect_order_vit_base_patch16_224_ce_s2_released"
     sample = config.read_profile("sample")
     assert sample.generalization_run() == "large_insect_order_test_resnet_ce_s2023"
     assert config.load_profile("sample")["run"] == sample.generalization_run()

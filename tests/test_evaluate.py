@@ -78,6 +78,10 @@ def test_results_sit_beside_the_published_rows_in_the_paper_layout(trained: dict
     assert layout["task"].tolist() == ["order", "order", "family", "family"]
     paper = layout[layout["source"].str.startswith("paper")].set_index("task")
     assert paper.loc["order", "top1"] == 99.69 and paper.loc["family", "f1_macro"] == 91.45
+    assert layout.loc[0, "source"].startswith("paper"), "each experiment's published row comes first"
+    ours = layout[~layout["source"].str.startswith("paper")].set_index("task")
+    assert ours.loc["order", "top1 diff"] == pytest.approx(ours.loc["order", "top1"] - 99.69)
+    assert ours.loc["family", "f1_macro diff"] == pytest.approx(ours.loc["family", "f1_macro"] - 91.45)
 
 
 def test_seed_summary_gives_mean_and_std_of_configurations_with_several_seeds() -> None:

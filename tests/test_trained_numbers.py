@@ -74,6 +74,19 @@ def test_classifiers_beat_the_majority_class_by_far(out_dir: Path, run_names: li
         assert metrics["macro_top1"] >= 0.5 > 5 / metrics["classes"], run
 
 
+def test_the_released_copy_of_a_run_gives_exactly_its_numbers(out_dir: Path, profile: dict) -> None:
+    """Notebook 07 exports a trained run in the published format and imports it back: nothing may change."""
+    assert profile["export_runs"], "the sample profile should exercise the released-checkpoint path"
+    for run in profile["export_runs"]:
+        trained = out_dir / "runs" / run
+        released = out_dir / "runs" / f"{run}{profile['import_suffix']}"
+        assert (released / "test_metrics.json").read_text() == (trained / "test_metrics.json").read_text().replace(
+            f'"run": "{run}"', f'"run": "{released.name}"'
+        )
+        for table in ("test_predictions.csv", "per_class_accuracy.csv", "confusion_matrix.csv"):
+            assert (released / table).read_bytes() == (trained / table).read_bytes(), table
+
+
 def test_validation_follows_training(out_dir: Path, run_names: list[str]) -> None:
     """No epoch's validation collapses while training accuracy climbs (the sample recipe's health)."""
     for run in run_names:

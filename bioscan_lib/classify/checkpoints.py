@@ -7,12 +7,12 @@ import dataclasses
 import hashlib
 import json
 import os
-import pickle
 import re
-import zipfile
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import torch
 import yaml
 from torch import nn
@@ -20,6 +20,7 @@ from torch import nn
 from bioscan_lib.classify.models import create_model
 from bioscan_lib.classify.train import CHECKPOINT_BEST, CHECKPOINT_LAST, INFO_FILE, PARAMS_FILE, class_names
 from bioscan_lib.config import LOSSES, TrainConfig, config_from
+from bioscan_lib.core.checkpoint_files import CheckpointError, load_checkpoint_file
 from bioscan_lib.core.files import atomic_path, write_text_atomic
 from bioscan_lib.split.rules import EXPERIMENTS
 
@@ -29,10 +30,6 @@ _NAME = re.compile(
     rf"^(?P<experiment>{'|'.join(EXPERIMENTS)})_(?P<model>.+)_(?P<loss>{'|'.join(LOSSES)})_s?(?P<seed>\d+)$",
     re.IGNORECASE,
 )
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be imported, with the file, what was expected and what to do."""
 
 
 @dataclass(frozen=True)
@@ -80,21 +77,7 @@ def read_published_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.
     """The state dict and epoch (0-based, as published) of a `{'epoch', 'model', 'optimizer'}` file, loaded with
     `weights_only` so that no code in it can run."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        reason = str(error).strip().splitlines()[0][:160]
-        raise CheckpointError(
-            f"{path}: refused: it holds Python objects other than tensors and plain values ({reason}); a released "
-            "checkpoint holds only tensors, numbers and strings, so do not trust this file."
-        ) from error
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as error:
-        raise CheckpointError(
-            f"{path}: not a readable torch checkpoint ({type(error).__name__}: {str(error)[:120]}); the file is "
-            "truncated or corrupt: download it again."
-        ) from error
+    content = load_checkpoint_file(path, "released classification checkpoint")
     model = content.get("model") if isinstance(content, dict) else None
     if not isinstance(model, dict) or not model or not all(isinstance(v, torch.Tensor) for v in model.values()):
         found = sorted(map(str, content))[:5] if isinstance(content, dict) else type(content).__name__
@@ -132,12 +115,17 @@ def load_published_state(model: nn.Module, state: dict[str, torch.Tensor], path:
 
 
 def import_checkpoint(
-    path: str | os.PathLike, base: TrainConfig, name: CheckpointName | None = None, run_name: str | None = None
+    path: str | os.PathLike,
+    base: TrainConfig,
+    name: CheckpointName | None = None,
+    run_name: str | None = None,
+    replace: bool = False,
 ) -> Path:
     """Turn a released checkpoint into the run folder `<output_dir>/runs/<run name>` of `base`'s profile; return it.
 
-    The folder holds `best.pt`, the parameters (marked `imported_from`) and the class list; an import already made
-    from the same file is left as it is, and a trained run is never overwritten."""
+    The folder holds `best.pt`, the parameters (marked `imported_from`) and the class list, and tests with `base`'s
+    transform. An import already made from the same file is left as it is; an import of another file is replaced
+    only with `replace`; a trained run is never overwritten."""
     path = Path(path)
     name = name or parse_checkpoint_name(path)
     config = dataclasses.replace(
@@ -145,7 +133,7 @@ def import_checkpoint(
     )
     folder = config.run_folder.with_name(run_name) if run_name else config.run_folder
     sha256 = file_sha256(path) if path.is_file() else ""
-    if _already_imported(folder, sha256):
+    if _already_imported(folder, sha256, replace):
         return folder
     classes = class_names(config)
     model = create_model(config.model, len(classes))
@@ -160,8 +148,9 @@ def import_checkpoint(
     return folder
 
 
-def _already_imported(folder: Path, sha256: str) -> bool:
-    """Whether `folder` holds this very import; a trained run or another file there is an error."""
+def _already_imported(folder: Path, sha256: str, replace: bool) -> bool:
+    """Whether `folder` holds this very import; a trained run there is an error, and so is an import of another
+    file unless it may be replaced."""
     if not (folder / PARAMS_FILE).is_file():
         return False
     if yaml.safe_load((folder / PARAMS_FILE).read_text(encoding="utf-8")).get("imported_from") is None:
@@ -172,18 +161,32 @@ def _already_imported(folder: Path, sha256: str) -> bool:
     info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8")) if (folder / INFO_FILE).is_file() else {}
     if info.get("imported", {}).get("sha256") == sha256 and (folder / CHECKPOINT_BEST).is_file():
         return True
-    raise CheckpointError(f"{folder} holds an import of another file; delete the folder to import this one.")
+    if not replace:
+        raise CheckpointError(f"{folder} holds an import of another file; import with --replace, or delete the folder.")
+    shutil.rmtree(folder)
+    return False
 
 
-def import_checkpoints(folder: str | os.PathLike, base: TrainConfig, suffix: str = "") -> list[Path]:
+def import_checkpoints(
+    folder: str | os.PathLike, base: TrainConfig, suffix: str = "", replace: bool = False
+) -> list[Path]:
     """Import every `*_weights_best_acc.tar` under `folder` (both published layouts); run folders get `suffix`."""
     found = sorted(Path(folder).rglob(f"*{PUBLISHED_SUFFIX}"))
     runs = []
     for path in found:
         name = parse_checkpoint_name(path)
         run_name = f"{dataclasses.replace(base, **dataclasses.asdict(name)).run_name}{suffix}"
-        runs.append(import_checkpoint(path, base, name, run_name))
+        runs.append(import_checkpoint(path, base, name, run_name, replace))
     return runs
+
+
+def imported_runs_table(folders: list[Path]) -> pd.DataFrame:
+    """One row per imported run: its folder, source file, the file's SHA-256 and the published (0-based) epoch."""
+    rows = []
+    for folder in folders:
+        source = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))["imported"]
+        rows.append({"run": folder.name, "file": source["file"], "sha256": source["sha256"], "epoch": source["epoch"]})
+    return pd.DataFrame(rows, columns=["run", "file", "sha256", "epoch"])
 
 
 def export_checkpoint(run: str | os.PathLike, output: str | os.PathLike) -> Path:
@@ -202,8 +205,8 @@ def export_checkpoint(run: str | os.PathLike, output: str | os.PathLike) -> Path
         last = torch.load(run / CHECKPOINT_LAST, map_location="cpu", weights_only=True)
         optimizer = last["optimizer"] if int(last["epoch"]) == int(best["epoch"]) else {}
     output.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(output) as temporary:
-        torch.save({"epoch": int(best["epoch"]) - 1, "model": best["model"], "optimizer": optimizer}, temporary)
+    with atomic_path(output) as temporary, temporary.open("wb") as stream:  # a stream: same weights, same bytes
+        torch.save({"epoch": int(best["epoch"]) - 1, "model": best["model"], "optimizer": optimizer}, stream)
     return output
 
 

@@ -257,7 +257,8 @@ def paper_layout(results: pd.DataFrame) -> pd.DataFrame:
         ours[f"{column} diff"] = ours[column] - ours["experiment"].map(reference[column])
     both = pd.concat([paper[paper["experiment"].isin(results["experiment"])], ours], ignore_index=True)
     both["size_rank"] = both["size"].map(SIZE_ORDER.index)
-    both = both.sort_values(["task", "size_rank", "source"], ascending=[False, True, False], kind="stable")
+    both["ours"] = both["source"] != paper["source"].iloc[0]
+    both = both.sort_values(["task", "size_rank", "ours", "source"], ascending=[False, True, True, True], kind="stable")
     columns = [item for column in PAPER_COLUMNS for item in (column, f"{column} diff")]
     return both[["task", "size", "source", *columns]].reset_index(drop=True)
 

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from bioscan_lib.core.checkpoint_files import load_checkpoint_file
 from bioscan_lib.core.reference import published
 from bioscan_lib.preprocess import packages as images
 
@@ -215,15 +216,11 @@ class DetrDetector:
         )
 
 
-LIGHTNING_HYPERPARAMETER_CLASSES = (  # the dict subclass older Lightning versions pickle `hyper_parameters` as
+LIGHTNING_HYPERPARAMETER_CLASSES = (  # the dict subclass Lightning pickles `hyper_parameters` as, read as a dict
     "pytorch_lightning.utilities.parsing.AttributeDict",
     "lightning.fabric.utilities.data.AttributeDict",
     "lightning_fabric.utilities.data.AttributeDict",
 )
-
-
-class LightningHyperParameters(dict):
-    """Stands in for Lightning's AttributeDict when a checkpoint is read, so Lightning need not be installed."""
 
 
 def _lightning_safe_globals() -> list:
@@ -231,7 +228,7 @@ def _lightning_safe_globals() -> list:
     and NumPy scalars of callback states."""
     scalar = np._core.multiarray.scalar
     return [
-        *((LightningHyperParameters, name) for name in LIGHTNING_HYPERPARAMETER_CLASSES),
+        *((dict, name) for name in LIGHTNING_HYPERPARAMETER_CLASSES),
         scalar,
         (scalar, "numpy.core.multiarray.scalar"),  # as NumPy 1 pickles it
         np.dtype,
@@ -242,24 +239,9 @@ def _lightning_safe_globals() -> list:
 def read_detr_state(path: Path) -> dict:
     """The DETR weights of a Lightning checkpoint (keys prefixed `model.`) or a state dict file, loaded with
     `weights_only`: nothing in the file can run."""
-    import pickle
-
     import torch
 
-    try:
-        with torch.serialization.safe_globals(_lightning_safe_globals()):
-            content = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        reason = str(error).strip().splitlines()[0][:160]
-        raise ValueError(
-            f"{path}: refused: it holds Python objects other than weights and plain values ({reason}); the "
-            "published crop tool checkpoint does not, so do not trust this file."
-        ) from error
-    except (RuntimeError, EOFError, OSError) as error:
-        raise ValueError(
-            f"{path}: not a readable torch checkpoint ({type(error).__name__}); the file is truncated or corrupt: "
-            "download BIOSCAN_Insect_crop_tool_checkpoint.ckpt again."
-        ) from error
+    content = load_checkpoint_file(path, "crop tool checkpoint", _lightning_safe_globals())
     state = content.get("state_dict", content) if isinstance(content, dict) else content
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path}: no state dict of tensors in it; give the published crop tool checkpoint.")

@@ -223,10 +223,11 @@ def class_list(split_frame: pd.DataFrame, experiment: str) -> pd.DataFrame:
     among the training rows of the file (a stable sort of a dictionary built in row order). Classes with no
     training sample, which the published code cannot label, come last in order of first appearance.
     """
+    label = label_column(experiment)
     assigned = split_frame[experiment].isin(SPLITS).to_numpy()
     rows = pd.DataFrame(
         {
-            "class": split_frame.loc[assigned, label_column(experiment)].astype(str).to_numpy(),
+            "class": split_frame.loc[assigned, label].astype(str).to_numpy(),
             "train": (split_frame.loc[assigned, experiment] == "train").to_numpy(),
             "position": np.arange(int(assigned.sum())),
         }
