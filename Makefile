@@ -67,5 +67,5 @@ clean-outputs:
 
 # Re-pin every installed package after a dependency change in pyproject.toml.
 constraints: setup
-	{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^bioscan'; } > constraints.txt.new
+	{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^bioscan-repro'; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt

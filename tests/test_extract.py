@@ -60,6 +60,15 @@ def test_a_full_size_part_is_counted_against_its_own_chunk(tmp_path):
     ]
 
 
+def test_full_size_crops_land_where_the_field_loader_looks_for_them(tmp_path):
+    archive = tmp_path / "bioscan_images_cropped_full_part1.zip"
+    _zip(archive, {zip_member("cropped_full", 1, "a.jpg"): b"a", zip_member("cropped_full", 1, "b.jpg"): b"b"})
+    _metadata(tmp_path)
+    result = extract_zip(archive, tmp_path, progress=False)
+    assert result.package == "cropped" and (images_folder(tmp_path, "cropped") / "part1" / "a.jpg").read_bytes() == b"a"
+    assert check_extraction(tmp_path, [result])["missing"].tolist() == [0]
+
+
 @pytest.mark.parametrize("evil", ["../../evil", "bioscan/images/original_256/../../../evil", "/tmp/evil"])
 def test_a_member_leaving_the_target_folder_refuses_the_whole_archive(tmp_path, evil):
     root = tmp_path / "deep" / "root"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from bioscan_lib.core import reference
 from bioscan_lib.dataset import metadata
 from bioscan_lib.dataset.statistics import labelled
 from bioscan_lib.preprocess import packages as images
+from bioscan_lib.sample import OFFICIAL_SPLIT_SEED_OFFSET
 from bioscan_lib.sample import release as sample
+from bioscan_lib.split.rules import SplitBudgetWarning, class_split_table, label_column, make_splits
 
 SMALL_RECORDS = 240  # the size of the `small_sample` fixture
 
@@ -28,6 +31,8 @@ def test_same_seed_gives_identical_files(small_sample: Path, tmp_path: Path) -> 
     for name in (
         "release/BIOSCAN_Insect_Dataset_metadata.tsv",
         "release/original_256.zip",
+        "release/cropped_256.hdf5",
+        "release/bioscan_images_cropped_full_part2.zip",
         "truth/boxes.csv",
         "release/md5sums.txt",
     ):
@@ -63,7 +68,21 @@ def test_metadata_has_the_published_columns_and_value_shapes(small_sample: Path)
     assert frame["image_file"].is_unique and frame["processid"].is_unique
     assert frame["image_file"].astype(str).str.fullmatch(r"(BIOUG\d{5}-[A-H]\d{2}|\d{7})\.jpg").all()
     assert frame["chunk_number"].nunique() == 3
-    assert set(frame[list(metadata.SPLIT_COLUMNS)].stack().astype(str)) == {"no_split"}
+    assert set(frame[list(metadata.SPLIT_COLUMNS)].stack().astype(str)) == set(metadata.SPLIT_VALUES)
+
+
+def test_official_splits_follow_the_published_rules_with_the_generators_own_shuffle(small_sample: Path) -> None:
+    frame = metadata.read_metadata(small_sample / "bioscan1m")
+    medium, small = sample.sample_split_sizes(SMALL_RECORDS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SplitBudgetWarning)
+        remade = make_splits(frame, 7 + OFFICIAL_SPLIT_SEED_OFFSET, medium, small)
+        suite = make_splits(frame, 7, medium, small)
+    for column in metadata.SPLIT_COLUMNS:
+        assert frame[column].astype(str).tolist() == remade[column].astype(str).tolist(), column
+        assert (class_split_table(frame, column) == class_split_table(suite, column)).all().all(), column
+    assert frame["large_insect_order"].astype(str).tolist() != suite["large_insect_order"].astype(str).tolist()
+    assert sample.sample_split_sizes(3000) == (1200, 800)
     assert (frame["phylum"] == "Arthropoda").all() and (frame["class"] == "Insecta").all()
     barcodes = frame["nucraw"].astype(str)
     assert barcodes.str.fullmatch(r"[ACGTN-]+").all()
@@ -113,6 +132,14 @@ def test_packages_follow_the_published_layouts(small_sample: Path) -> None:
         assert file["bioscan_dataset"].attrs["copyright_holder"] == "CBG Photography Group"
     with zipfile.ZipFile(small_sample / "release" / "bioscan_images_original_full_part1.zip") as archive:
         assert archive.namelist()[0].startswith("bioscan/images/original_full/part1/")
+    with zipfile.ZipFile(small_sample / "release" / "bioscan_images_cropped_full_part1.zip") as archive:
+        assert archive.namelist()[0].startswith("bioscan/images/cropped_full/part1/")
+    published = {p.name for p in (small_sample / "release").iterdir()}
+    for package in ("original_256", "cropped_256"):
+        assert {f"{package}.zip", f"{package}.hdf5"} <= published
+    chunks = frame["chunk_number"].nunique()
+    for package in ("original_full", "cropped_full"):
+        assert {f"bioscan_images_{package}_part{n}.zip" for n in range(1, chunks + 1)} <= published
     readers = [
         images.open_package(small_sample / "bioscan1m" / "images" / "original_256"),
         images.open_package(small_sample / "release" / "original_256.zip"),
@@ -172,3 +199,70 @@ def test_heldout_photographs_use_the_shifted_condition_and_include_unseen_orders
     corner = np.asarray(photo)[:10, :10].reshape(-1, 3).mean(axis=0)
     assert corner[0] > corner[2] + 10  # the shifted condition's warm tint; the default background is bluish grey
     assert sorted(p.name for p in (folder / "photos").iterdir()) == sorted(labels["image_file"])
+
+
+# The field's loader, bioscan-dataset, reads the sample release as a client would -----------------------------------
+
+
+def field_loader(root: Path, **options):
+    """bioscan-dataset's BIOSCAN1M over the sample, its checksum check against the real release's files switched off."""
+    from bioscan_dataset import BIOSCAN1M
+
+    class SampleRelease(BIOSCAN1M):
+        def _check_integrity(self, verbose=1) -> bool:
+            return True
+
+    return SampleRelease(root, **options)
+
+
+@pytest.mark.parametrize("partitioning", list(metadata.SPLIT_COLUMNS))
+def test_the_field_loader_finds_every_official_split_of_the_tsv(small_sample: Path, partitioning: str) -> None:
+    frame = metadata.read_metadata(small_sample / "bioscan1m")
+    column, label = frame[partitioning].astype(str), label_column(partitioning)
+    splits = {"train": {"train"}, "val": {"validation"}, "test": {"test"}, "train+validation": {"train", "validation"}}
+    for split, members in splits.items():
+        loaded = field_loader(
+            small_sample,
+            split=split,
+            partitioning_version=partitioning,
+            modality=[],
+            target_type=label,
+            target_format="text",
+        )
+        expected = frame[column.isin(members)]
+        assert len(loaded) == len(expected) > 0, (partitioning, split)
+        assert [loaded[index][0] for index in range(len(loaded))] == expected[label].astype(str).tolist()
+        assert loaded.metadata["image_file"].tolist() == expected["image_file"].astype(str).tolist()
+
+
+@pytest.mark.parametrize("package", ["original_full", "cropped", "original_256", "cropped_256"])
+def test_the_field_loader_reads_every_image_package(small_sample: Path, package: str) -> None:
+    loaded = field_loader(
+        small_sample,
+        split="test",
+        image_package=package,
+        modality=["image", "dna"],
+        target_type="family",
+        partitioning_version="large_diptera_family",
+    )
+    for index in (0, len(loaded) - 1):
+        image, barcode, target = loaded[index]
+        image.load()
+        assert image.mode == "RGB" and min(image.size) > 0 and set(barcode) <= set("ACGTN-") and target >= 0
+    shorter = min(loaded[0][0].size)
+    assert shorter == 256 if package.endswith("_256") else shorter > 0
+
+
+def test_the_published_crops_are_the_true_box_enlarged_padded_and_resized(small_sample: Path) -> None:
+    from bioscan_lib.preprocess.crop import Box, enlarge_box
+
+    first = metadata.read_metadata(small_sample / "bioscan1m").iloc[0]
+    truth = pd.read_csv(small_sample / "truth" / "boxes.csv").set_index("image_file").loc[first.image_file]
+    box = enlarge_box(Box(*truth[["left", "top", "right", "bottom"]]))
+    package = small_sample / "bioscan1m" / "images"
+    full = images.decode_image(images.open_package(package / "cropped").read(first.image_file, int(first.chunk_number)))
+    small = images.decode_image(
+        images.open_package(package / "cropped_256").read(first.image_file, int(first.chunk_number))
+    )
+    assert full.size == (box.right - box.left, box.bottom - box.top)
+    assert min(small.size) == 256 and abs(small.size[0] / small.size[1] - full.size[0] / full.size[1]) < 0.01

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from bioscan_lib.core.files import atomic_path
 from bioscan_lib.dataset.metadata import find_metadata, read_metadata
+from bioscan_lib.download import PACKAGE_FOLDERS
 from bioscan_lib.download.catalog import DATASET_FOLDER
 
 MEMBER_LAYOUT = re.compile(r"bioscan/images/(?P<package>[A-Za-z0-9_]+)/part(?P<part>\d+)/(?P<file>[^/]+)")
@@ -50,7 +51,8 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
 
 
 def member_target(info: zipfile.ZipInfo, root: Path, archive: Path) -> tuple[Path, str, int]:
-    """Where a member goes, its package and part; refuses names that leave the images folder or break the layout."""
+    """Where a member goes, its package folder and part; refuses names that leave the images folder or break the
+    layout. Full-size crops go to `cropped/`, the name the bioscan-dataset package reads."""
     name = info.filename
     pure = PurePosixPath(name.replace("\\", "/"))
     target_root = Path(os.path.abspath(images_folder(root)))
@@ -73,7 +75,8 @@ def member_target(info: zipfile.ZipInfo, root: Path, archive: Path) -> tuple[Pat
             f"{archive.name}: member {name!r} is not in the published layout "
             "bioscan/images/<package>/part<N>/<file>; is this a BIOSCAN-1M package?"
         )
-    return target, match["package"], int(match["part"])
+    folder = PACKAGE_FOLDERS.get(match["package"], match["package"])
+    return images_folder(root, folder) / f"part{match['part']}" / match["file"], folder, int(match["part"])
 
 
 def extract_zip(archive: str | os.PathLike, root: str | os.PathLike, progress: bool = True) -> ExtractResult:

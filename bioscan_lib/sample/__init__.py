@@ -3,3 +3,10 @@
 DEFAULT_RECORDS = 3000
 DEFAULT_SEED = 2023
 DEFAULT_IMAGE_SIZE = (720, 540)
+OFFICIAL_SPLIT_SEED_OFFSET = (
+    104_729  # the generator's own draw of the official split columns, apart from any suite seed
+)
+# The sample's Medium and Small sizes, per record: 1,200 and 800 of the default 3,000 records, the smallest sizes at
+# which the round-robin draw's overshoot trim empties no class of either task in any split (notebook 04 shows it).
+MEDIUM_SHARE = 0.4
+SMALL_SHARE = 0.8 / 3

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -16,11 +18,23 @@ from tqdm.auto import tqdm
 from bioscan_lib.core import reference
 from bioscan_lib.core.files import atomic_path, file_digests, write_text_atomic
 from bioscan_lib.dataset import metadata
+from bioscan_lib.download import PACKAGE_FOLDERS
 from bioscan_lib.preprocess import packages as images
-from bioscan_lib.sample import DEFAULT_IMAGE_SIZE, DEFAULT_RECORDS, DEFAULT_SEED, taxonomy
+from bioscan_lib.preprocess.crop import Box, cut_padded, enlarge_box
+from bioscan_lib.sample import (
+    DEFAULT_IMAGE_SIZE,
+    DEFAULT_RECORDS,
+    DEFAULT_SEED,
+    MEDIUM_SHARE,
+    OFFICIAL_SPLIT_SEED_OFFSET,
+    SMALL_SHARE,
+    taxonomy,
+)
 from bioscan_lib.sample.photographs import DEFAULT_CONDITION, SHIFTED_CONDITION, draw_photo
+from bioscan_lib.split import SIZES
+from bioscan_lib.split.rules import SplitBudgetWarning, make_splits
 
-SAMPLE_VERSION = "2"
+SAMPLE_VERSION = "3"
 MINIMUM_RECORDS = 200
 BARCODE_LENGTH = 658
 BARCODE_MAX_LENGTH = 720
@@ -33,6 +47,7 @@ COPYRIGHT = {
     "author": "CBG Robotic Imager",
 }
 METADATA_NAME = metadata.METADATA_FILE_NAMES[0]
+PACKAGES = ("original_full", "cropped_full", "original_256", "cropped_256")
 
 
 def _categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
@@ -146,7 +161,21 @@ def synthetic_metadata(
         frame[column] = pd.Categorical(["no_split"] * rows, categories=list(metadata.SPLIT_VALUES))
     for column, value in COPYRIGHT.items():
         frame[column] = pd.Categorical([value] * rows)
-    return frame[list(metadata.COLUMNS)]
+    return official_splits(frame[list(metadata.COLUMNS)], seed, full_scale)
+
+
+def sample_split_sizes(records: int) -> tuple[int, int]:
+    """The sample's Medium and Small sizes for a sample of `records` (1,200 and 800 for the default 3,000)."""
+    return round(MEDIUM_SHARE * records), round(SMALL_SHARE * records)
+
+
+def official_splits(frame: pd.DataFrame, seed: int, full_scale: bool = False) -> pd.DataFrame:
+    """The six split columns as the authors filled theirs: by the published rules, with a shuffle of the generator's
+    own (the published one had no seed), at the paper's sizes at full scale and the sample's otherwise."""
+    medium, small = (SIZES["medium"], SIZES["small"]) if full_scale else sample_split_sizes(len(frame))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SplitBudgetWarning)  # only a sample far smaller than the default meets it
+        return make_splits(frame, seed + OFFICIAL_SPLIT_SEED_OFFSET, medium, small)
 
 
 def full_scale_metadata(seed: int = DEFAULT_SEED) -> pd.DataFrame:
@@ -156,13 +185,31 @@ def full_scale_metadata(seed: int = DEFAULT_SEED) -> pd.DataFrame:
     )
 
 
-def _render(job: tuple[str, str, int, int, tuple[int, int], bool]) -> tuple[bytes, bytes, tuple[int, int, int, int]]:
-    """Draw one specimen photograph; return the full-size JPEG, the 256 px JPEG and the true box."""
+class Rendered(NamedTuple):
+    """One specimen's photograph in every published package, and its true box (full-size pixels)."""
+
+    original_full: bytes
+    original_256: bytes
+    box: tuple[int, int, int, int]
+    cropped_full: bytes
+    cropped_256: bytes
+
+
+def _render(job: tuple[str, str, int, int, tuple[int, int], bool]) -> Rendered:
+    """Draw one specimen photograph and cut it as the authors cut theirs: its box enlarged 1.4 times with equal
+    extension and padded with RGB 240 (the generator knows the box where they had DETR's), full size and 256 px."""
 
     order, family, seed, index, size, shifted = job
     condition = SHIFTED_CONDITION if shifted else DEFAULT_CONDITION
     photo, box = draw_photo(order, family, np.random.default_rng([seed, index]), size=size, condition=condition)
-    return images.encode_jpeg(photo), images.encode_jpeg(images.resize_shorter_side(photo)), box
+    cut = cut_padded(photo, enlarge_box(Box(*box)))
+    return Rendered(
+        images.encode_jpeg(photo),
+        images.encode_jpeg(images.resize_shorter_side(photo)),
+        box,
+        images.encode_jpeg(cut),
+        images.encode_jpeg(images.resize_shorter_side(cut)),
+    )
 
 
 def _render_all(frame: pd.DataFrame, seed: int, size: tuple[int, int], workers: int, shifted: bool = False) -> list:
@@ -175,17 +222,18 @@ def _render_all(frame: pd.DataFrame, seed: int, size: tuple[int, int], workers: 
         )
 
 
-def _write_release(out: Path, frame: pd.DataFrame, small: list[images.ImageRecord], full_root: Path) -> None:
-    """The release mirror: published file names, ZIP and HDF5 packages, full-size parts and an md5sums.txt."""
+def _write_release(out: Path, frame: pd.DataFrame, packages: dict[str, list[images.ImageRecord]]) -> None:
+    """The release mirror: every file the hosts publish, under their names: the metadata, the 256 px packages as ZIP
+    and HDF5, the full-size parts of originals and crops, and an md5sums.txt."""
     release = out / "release"
     metadata.write_metadata(frame, release / METADATA_NAME)
-    images.write_zip(small, release / "original_256.zip", "original_256")
-    images.write_hdf5(small, release / "original_256.hdf5", COPYRIGHT)
-    full = images.FolderPackage(full_root)
-    for chunk in sorted(frame["chunk_number"].unique()):
-        part = frame.loc[frame["chunk_number"] == chunk, "image_file"]
-        records = (images.ImageRecord(int(chunk), f, full.read(f, int(chunk))) for f in part)
-        images.write_zip(records, release / f"bioscan_images_original_full_part{int(chunk)}.zip", "original_full")
+    for package in ("original_256", "cropped_256"):
+        images.write_zip(packages[package], release / f"{package}.zip", package)
+        images.write_hdf5(packages[package], release / f"{package}.hdf5", COPYRIGHT)
+    for package in ("original_full", "cropped_full"):
+        for chunk in sorted(frame["chunk_number"].unique()):
+            part = [record for record in packages[package] if record.chunk_number == chunk]
+            images.write_zip(part, release / f"bioscan_images_{package}_part{int(chunk)}.zip", package)
     sums = [f"{file_digests(p, ('md5',))[0]}  {p.name}" for p in sorted(release.iterdir()) if p.name != "md5sums.txt"]
     write_text_atomic(release / "md5sums.txt", "\n".join(sums) + "\n")
 
@@ -219,18 +267,20 @@ def generate_sample(
     rendered = _render_all(frame, seed, tuple(image_size), workers or os.cpu_count() or 1)
     chunks = frame["chunk_number"].to_numpy()
     names = frame["image_file"].tolist()
+    packages = {
+        package: [images.ImageRecord(int(c), f, getattr(r, package)) for c, f, r in zip(chunks, names, rendered)]
+        for package in PACKAGES
+    }
     root = out / "bioscan1m"
-    full_root, small_root = root / "images" / "original_full", root / "images" / "original_256"
-    images.write_folder((images.ImageRecord(c, f, r[0]) for c, f, r in zip(chunks, names, rendered)), full_root)
-    small = [images.ImageRecord(int(c), f, r[1]) for c, f, r in zip(chunks, names, rendered)]
-    images.write_folder(small, small_root)
+    for package in PACKAGES:
+        images.write_folder(packages[package], root / "images" / PACKAGE_FOLDERS.get(package, package))
     metadata.write_metadata(frame, root / METADATA_NAME)
-    boxes = pd.DataFrame([r[2] for r in rendered], columns=["left", "top", "right", "bottom"])
+    boxes = pd.DataFrame([r.box for r in rendered], columns=["left", "top", "right", "bottom"])
     boxes.insert(0, "image_file", names)
     with atomic_path(out / "truth" / "boxes.csv") as temporary:
         boxes.to_csv(temporary, index=False)
-    _write_release(out, frame, small, full_root)
-    digest = hashlib.sha256(b"".join(r[0] for r in rendered)).hexdigest()
+    _write_release(out, frame, packages)
+    digest = hashlib.sha256(b"".join(r.original_full for r in rendered)).hexdigest()
     write_text_atomic(manifest_path, json.dumps({"parameters": wanted, "images_sha256": digest}, indent=2) + "\n")
     return out
 
@@ -260,9 +310,9 @@ def generate_heldout(
     truth.insert(0, "image_file", [f"heldout_{i:05d}.jpg" for i in range(len(truth))])
     truth["seen_order"] = truth["order"].isin(list(reference.published_order_counts()))
     rendered = _render_all(truth, seed, tuple(image_size), workers or os.cpu_count() or 1, shifted=True)
-    for name, (full, _, _) in zip(truth["image_file"], rendered):
+    for name, photograph in zip(truth["image_file"], rendered):
         with atomic_path(folder / "photos" / name) as temporary:
-            temporary.write_bytes(full)
+            temporary.write_bytes(photograph.original_full)
     with atomic_path(labels_path) as temporary:
         truth.to_csv(temporary, index=False)
     return folder
