@@ -252,6 +252,7 @@ def run_split_command(*arguments: str) -> int:
 def test_cli_writes_a_new_tsv_and_class_lists(tmp_path, sample_metadata) -> None:
     source = tmp_path / "metadata.tsv"
     write_metadata(sample_metadata, source)
+    source_bytes = source.read_bytes()
     out = tmp_path / "split" / split.SPLIT_FILE_NAME
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", split.SplitBudgetWarning)
@@ -266,7 +267,7 @@ def test_cli_writes_a_new_tsv_and_class_lists(tmp_path, sample_metadata) -> None
         pd.testing.assert_frame_equal(
             split.read_class_list(out.parent, experiment), split.class_list(expected, experiment)
         )
-    assert not split.has_official_splits(read_metadata(source))
+    assert source.read_bytes() == source_bytes, "the source metadata must not be touched"
     with pytest.raises(ValueError, match="is the source metadata"):
         run_split_command("--metadata", str(source), "--output", str(source))
 
@@ -339,3 +340,19 @@ def test_bad_input_is_refused_with_its_reason() -> None:
         split.make_splits(hand_made({"A": 10}), 1, medium_size=-5)
     with pytest.raises(ValueError, match="Unknown experiment"):
         split.class_list(hand_made({"A": 10}), "huge_insect_order")
+
+
+def test_emptied_by_trim_lists_exactly_the_classes_the_draw_empties() -> None:
+    from bioscan_lib.sample.release import synthetic_metadata
+
+    metadata = synthetic_metadata()  # the sample profile's 3,000 records
+    for medium, small in ((1000, 400), (1200, 800)):
+        frame = quiet_splits(metadata, 1, medium, small)
+        emptied = split_statistics.emptied_by_trim(frame, medium, small)
+        for experiment in split.EXPERIMENTS[2:]:
+            large = split.class_split_table(frame, f"large_{split.experiment_task(experiment)}")
+            drawn = split.class_split_table(frame, experiment).reindex(large.index, fill_value=0)
+            actual = {(c, s) for c in large.index for s in split.SPLITS if large.loc[c, s] > 0 and drawn.loc[c, s] == 0}
+            listed = emptied[emptied["experiment"] == experiment]
+            assert set(zip(listed["class"], listed["split"])) == actual, (medium, small, experiment)
+        assert (len(emptied) > 0) == (medium == 1000), "the sample's earlier sizes emptied classes; its sizes do not"

@@ -21,6 +21,8 @@ from bioscan_lib.split.rules import (
     experiment_size,
     experiment_task,
     label_column,
+    round_robin_counts,
+    split_budgets,
 )
 
 
@@ -90,6 +92,24 @@ def left_out_summary(left_out: pd.DataFrame) -> pd.DataFrame:
         .agg(classes=("class", "size"), samples=("count", "sum"))
         .reset_index()
     )
+
+
+def emptied_by_trim(frame: pd.DataFrame, medium_size: int, small_size: int) -> pd.DataFrame:
+    """Classes a Medium or Small draw of these sizes leaves with no sample of a split although the Large split has
+    some: the round-robin's overshoot, taken from the largest classes, can empty them when budgets are small."""
+    rows = []
+    for experiment in EXPERIMENTS:
+        size = {"medium": medium_size, "small": small_size}.get(experiment_size(experiment))
+        if size is None:
+            continue
+        large = f"large_{experiment_task(experiment)}"
+        for split, budget in split_budgets(size).items():
+            pool = frame.loc[frame[large] == split, label_column(experiment)].astype(str).value_counts().sort_index()
+            taken = round_robin_counts(pool.to_numpy(), pool.index.to_numpy(), budget)
+            for name, available, drawn in zip(pool.index, pool.to_numpy(), taken):
+                if available > 0 and drawn == 0:
+                    rows.append({"experiment": experiment, "split": split, "class": name, "large_pool": int(available)})
+    return pd.DataFrame(rows, columns=["experiment", "split", "class", "large_pool"])
 
 
 def split_sizes_against_published(sizes: pd.DataFrame) -> pd.DataFrame:
