@@ -118,6 +118,8 @@ class Profile:
     detector: str = "builtin"
     checkpoint: str | None = None
     examples: int = 6
+    rebuild_root: str | None = None
+    compare_count: int = 60
     # 06 train: train_<TrainConfig field>, and
     train_experiments: list[str] = field(default_factory=list)
     train_from_scratch: bool = False
