@@ -273,7 +273,8 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     for item in (f for f in dataclasses.fields(TrainConfig) if f.metadata["command_line"]):
         flag = f"--{item.name.replace('_', '-')}"
         default = item.default_factory() if item.default is dataclasses.MISSING else item.default
-        text = f"{item.metadata['help']} (default {default})"
+        stated = "(default" in item.metadata["help"]
+        text = item.metadata["help"] if stated else f"{item.metadata['help']} (default {default})"
         hint = hints[item.name]
         is_union = typing.get_origin(hint) in (typing.Union, types.UnionType)
         kind = next(k for k in typing.get_args(hint) if k is not type(None)) if is_union else hint
@@ -577,12 +578,22 @@ SUBCOMMANDS = (
 )
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bioscan-repro")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every stage's subcommands."""
     parser = argparse.ArgumentParser(
         prog="bioscan-repro",
         description="Reproduce the BIOSCAN-1M Insect paper: data, statistics, splits, preprocessing, training, tests.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in SUBCOMMANDS:
         add(subparsers)

@@ -29,6 +29,14 @@ def test_full_scale_metadata_option_is_documented() -> None:
     assert "--full-scale-metadata" in result.stdout
 
 
+def test_version_and_option_help_state_each_default_once(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_code:
+        cli.main(["--version"])
+    assert exit_code.value.code == 0 and capsys.readouterr().out.startswith("bioscan-repro ")
+    text = cli.build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    assert "(default: on GPU only) (default" not in " ".join(text.split())
+
+
 def test_bad_metadata_exits_2_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "BIOSCAN_Insect_Dataset_metadata.tsv").write_text("processid\tsampleid\nA\tB\n")
     assert cli.main(["statistics", "--metadata", str(tmp_path), "--output", str(tmp_path / "out")]) == 2

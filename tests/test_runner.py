@@ -40,6 +40,7 @@ def suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_notebooks_are_listed_in_order_and_selected_by_number(suite: Path) -> None:
     assert [p.name for p in runner.notebooks()] == ["01_step.ipynb", "02_step.ipynb"]
     assert [p.name for p in runner.notebooks(["02"])] == ["02_step.ipynb"]
+    assert [p.name for p in runner.notebooks(["2", " 1"])] == ["01_step.ipynb", "02_step.ipynb"]
     with pytest.raises(ValueError, match="no notebook matches"):
         runner.notebooks(["09"])
 

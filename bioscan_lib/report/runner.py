@@ -23,7 +23,7 @@ def notebooks(only: list[str] | None = None) -> list[Path]:
     """The numbered notebooks in order, or those whose number or name is in `only`."""
     found = sorted((project_root() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if only:
-        wanted = {w.strip() for w in only}
+        wanted = {w.strip().zfill(2) if w.strip().isdigit() else w.strip() for w in only}
         found = [p for p in found if p.stem[:2] in wanted or p.stem in wanted]
         if not found:
             raise ValueError(
@@ -108,5 +108,7 @@ def execute_profile(
             continue
         done = execute_notebook(notebook, notebook_parameters(notebook, profile), out_dir / "notebooks", force)
         force = force or done is not None  # later stages read what this one wrote: rerun them too
-        log.info(f"{notebook.stem}: {'executed' if done else 'up to date, skipped (FORCE=1 to rerun)'}")
+        log.info(
+            f"{notebook.stem}: {'executed' if done else 'up to date, skipped (--force, or make FORCE=1, reruns it)'}"
+        )
     return out_dir
