@@ -23,6 +23,7 @@ from bioscan_lib.classify import checkpoints
 from bioscan_lib.classify import test as evaluate
 from bioscan_lib.classify.train import train
 from bioscan_lib.config import TrainConfig
+from bioscan_lib.core.files import file_digests
 from bioscan_lib.split import rules as split
 
 EXPERIMENT = "large_insect_order"
@@ -237,7 +238,7 @@ def test_export_then_import_gives_identical_predictions_and_never_overwrites_a_t
     with pytest.raises(checkpoints.CheckpointError, match="holds an import of another file; import with --replace"):
         checkpoints.import_checkpoint(another, config, run_name=imported.name)
     checkpoints.import_checkpoint(another, config, run_name=imported.name, replace=True)
-    assert checkpoints.imported_runs_table([imported]).loc[0, "sha256"] == checkpoints.file_sha256(another)
+    assert checkpoints.imported_runs_table([imported]).loc[0, "sha256"] == file_digests(another)[0]
     checkpoints.import_checkpoint(exported, config, run_name=imported.name, replace=True)
     ours, back = suite_predictions(trained), suite_predictions(imported)
     pd.testing.assert_frame_equal(ours, back)

@@ -4,7 +4,6 @@ run folders that testing, generalization and the report use like trained runs, a
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -21,7 +20,7 @@ from bioscan_lib.classify.models import create_model
 from bioscan_lib.classify.train import CHECKPOINT_BEST, CHECKPOINT_LAST, INFO_FILE, PARAMS_FILE, class_names
 from bioscan_lib.config import LOSSES, TrainConfig, config_from
 from bioscan_lib.core.checkpoint_files import CheckpointError, load_checkpoint_file
-from bioscan_lib.core.files import atomic_path, write_text_atomic
+from bioscan_lib.core.files import atomic_path, file_digests, write_text_atomic
 from bioscan_lib.split.rules import EXPERIMENTS
 
 PUBLISHED_SUFFIX = "_weights_best_acc.tar"
@@ -62,15 +61,6 @@ def parse_checkpoint_name(path: str | os.PathLike) -> CheckpointName:
             "--loss and --seed."
         )
     return CheckpointName(match["experiment"].lower(), match["model"], match["loss"].lower(), int(match["seed"]))
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_published_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], int]:
@@ -132,7 +122,7 @@ def import_checkpoint(
         base, **dataclasses.asdict(name), pretrained=False, weights=None, imported_from=path.name
     )
     folder = config.run_folder.with_name(run_name) if run_name else config.run_folder
-    sha256 = file_sha256(path) if path.is_file() else ""
+    sha256 = file_digests(path)[0] if path.is_file() else ""
     if _already_imported(folder, sha256, replace):
         return folder
     classes = class_names(config)
