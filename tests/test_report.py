@@ -92,3 +92,29 @@ def test_every_table_and_figure_a_notebook_saves_has_a_place_in_the_report() -> 
     assert len(saved) > 30
     lost = [item for item in saved if not any(fnmatch.fnmatch(item[2], p) for p in patterns[item[1]])]
     assert not lost, f"saved by a notebook but in no report section: {lost}"
+
+
+def test_counts_print_as_integers_and_empty_tables_say_why(run_outputs: Path) -> None:
+    table = pd.DataFrame({"name": ["a", "b"], "count": [896324.0, float("nan")], "share": [0.25, 0.5]})
+    shown = report.display_table(table)
+    assert shown["count"].tolist() == [896324, ""] and shown["share"].tolist() == [0.25, 0.5]
+    pd.DataFrame(columns=["experiment", "model", "loss", "seeds"]).to_csv(
+        run_outputs / "tables" / "test_results_seeds.csv", index=False
+    )
+    pd.DataFrame({"quantity": ["rows"], "count": [1128313.0]}).to_csv(
+        run_outputs / "tables" / "dataset_statistics.csv", index=False
+    )
+    html, markdown = (path.read_text() for path in report.write_report("tiny"))
+    for text in (html, markdown):
+        assert report.EMPTY_TABLE_REASONS["test_results_seeds"] in text
+        assert "1128313.00" not in text and "1128313" in text
+    assert '<a href="#section-1">Dataset statistics</a>' in html and '<h2 id="section-1">' in html
+    assert '<div class="scroll"><table' in html.replace("\n", "")
+    assert report.SAMPLE_BANNER not in html, "the banner is for the sample profile only"
+
+
+def test_the_sample_profile_carries_the_synthetic_data_banner(run_outputs: Path) -> None:
+    params = run_outputs.parents[1] / "params" / "tiny.yaml"
+    params.write_text(params.read_text() + "sample_records: 300\n")
+    html, markdown = (path.read_text() for path in report.write_report("tiny"))
+    assert report.SAMPLE_BANNER in html and report.SAMPLE_BANNER in markdown
