@@ -89,3 +89,17 @@ def test_decode_applies_exif_orientation_and_gives_rgb() -> None:
     image.save(buffer, format="JPEG", exif=exif)
     decoded = images.decode_image(buffer.getvalue())
     assert decoded.mode == "RGB" and decoded.size == (20, 40)
+
+
+@pytest.mark.parametrize("kind", ["folder", "zip", "hdf5"])
+def test_held_images_tells_which_images_a_package_holds(kind: str, tmp_path: Path) -> None:
+    records = [images.ImageRecord(1, "a.jpg", b"a"), images.ImageRecord(2, "b.jpg", b"b")]
+    path = {"folder": tmp_path / "pkg", "zip": tmp_path / "pkg.zip", "hdf5": tmp_path / "pkg.hdf5"}[kind]
+    {
+        "folder": images.write_folder,
+        "zip": lambda r, p: images.write_zip(r, p, "original_256"),
+        "hdf5": images.write_hdf5,
+    }[kind](records, path)
+    assert images.held_images(path, ["a.jpg", "b.jpg", "c.jpg"], [1, 2, 1]).tolist() == [True, True, False]
+    if kind != "hdf5":  # the published HDF5 keys images by file name alone
+        assert images.held_images(path, ["b.jpg"], [3]).tolist() == [False]

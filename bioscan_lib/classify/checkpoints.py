@@ -16,7 +16,7 @@ import torch
 import yaml
 from torch import nn
 
-from bioscan_lib.classify.models import create_model
+from bioscan_lib.classify.models import classifier_names, create_model
 from bioscan_lib.classify.train import CHECKPOINT_BEST, CHECKPOINT_LAST, INFO_FILE, PARAMS_FILE, class_names
 from bioscan_lib.config import LOSSES, TrainConfig, config_from
 from bioscan_lib.core.checkpoint_files import CheckpointError, load_checkpoint_file
@@ -78,15 +78,10 @@ def read_published_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.
     return {key.removeprefix("module."): value for key, value in model.items()}, int(content.get("epoch", -1))
 
 
-def _classifier_keys(model: nn.Module) -> list[str]:
-    classifier = model.pretrained_cfg.get("classifier", "") if hasattr(model, "pretrained_cfg") else ""
-    return [f"{name}.weight" for name in ([classifier] if isinstance(classifier, str) else classifier) if name]
-
-
 def load_published_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path, model_name: str) -> None:
     """Load a released state dict into `model` exactly: every key and shape must match, the classifier first."""
     own = model.state_dict()
-    for key in _classifier_keys(model):
+    for key in (f"{name}.weight" for name in classifier_names(model)):
         if key in state and key in own and state[key].shape[0] != own[key].shape[0]:
             raise CheckpointError(
                 f"{path}: its classifier has {state[key].shape[0]} classes but the experiment has {own[key].shape[0]}; "

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.transforms import v2
 
-from bioscan_lib.preprocess.packages import FolderPackage, decode_image, open_package
+from bioscan_lib.preprocess.packages import decode_image, held_images, open_package
 from bioscan_lib.split.rules import SPLITS, label_column, read_class_list, read_split
 
 MISSING_SHOWN = 5
@@ -57,22 +56,9 @@ def split_records(split_frame: pd.DataFrame, classes: pd.DataFrame, experiment: 
 
 
 def missing_images(package_path: str | os.PathLike, records: pd.DataFrame) -> list[str]:
-    """The image files of `records` that the package lacks (a folder is listed once per part, not probed per file)."""
-    package = open_package(package_path)
-    try:
-        if isinstance(package, FolderPackage):
-            present = {}
-            for chunk in records["chunk_number"].unique():
-                part = package.root / f"part{int(chunk)}"
-                present[int(chunk)] = set(os.listdir(part)) if part.is_dir() else set()
-            found = [name in present[int(chunk)] for name, chunk in zip(records["image_file"], records["chunk_number"])]
-        else:
-            found = [
-                package.contains(name, chunk) for name, chunk in zip(records["image_file"], records["chunk_number"])
-            ]
-    finally:
-        package.close()
-    return records.loc[~np.asarray(found, dtype=bool), "image_file"].tolist()
+    """The image files of `records` that the package lacks."""
+    held = held_images(package_path, records["image_file"].tolist(), records["chunk_number"].tolist())
+    return records.loc[~held, "image_file"].tolist()
 
 
 class PackageDataset(Dataset):

@@ -31,13 +31,18 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return {key.removeprefix("module."): value for key, value in state.items()}
 
 
+def classifier_names(model: nn.Module) -> list[str]:
+    """The module names of a timm model's classifier (e.g. `head`, `fc`), from its pretrained config."""
+    classifier = getattr(model, "pretrained_cfg", {}).get("classifier", "")
+    return [name for name in ([classifier] if isinstance(classifier, str) else classifier) if name]
+
+
 def load_backbone_weights(model: nn.Module, path: str | os.PathLike) -> list[str]:
     """Load a weights file into `model`, leaving out the classifier whose shape differs; return the keys left out."""
     state = read_state_dict(path)
     own = model.state_dict()
     shape_mismatch = [key for key, value in state.items() if key in own and own[key].shape != value.shape]
-    classifier = getattr(model, "pretrained_cfg", {}).get("classifier", "")
-    prefixes = tuple(f"{name}." for name in ([classifier] if isinstance(classifier, str) else classifier) if name)
+    prefixes = tuple(f"{name}." for name in classifier_names(model))
     bad = [key for key in shape_mismatch if not prefixes or not key.startswith(prefixes)]
     if bad:
         raise ValueError(

@@ -25,26 +25,21 @@ def evenly_spaced(frame: pd.DataFrame, count: int) -> pd.DataFrame:
 
 def package_counts(records: pd.DataFrame, published: dict[str, Path], rebuilt: dict[str, Path]) -> pd.DataFrame:
     """Per package: images the metadata names, how many the published and the rebuilt package hold, and both."""
+    files, chunks = records["image_file"].astype(str).tolist(), records["chunk_number"].astype(int).tolist()
+
+    def held(path: Path) -> np.ndarray:
+        return images.held_images(path, files, chunks) if Path(path).exists() else np.zeros(len(files), dtype=bool)
+
     rows = []
     for name in published:
-        held = {}
-        for side, path in (("published", published[name]), ("rebuilt", rebuilt[name])):
-            reader = images.open_package(path) if Path(path).exists() else None
-            held[side] = np.array(
-                [
-                    bool(reader) and reader.contains(f, int(c))
-                    for f, c in zip(records["image_file"], records["chunk_number"])
-                ]
-            )
-            if reader is not None:
-                reader.close()
+        ours, theirs = held(rebuilt[name]), held(published[name])
         rows.append(
             {
                 "package": name,
                 "in_metadata": len(records),
-                "published": int(held["published"].sum()),
-                "rebuilt": int(held["rebuilt"].sum()),
-                "in_both": int((held["published"] & held["rebuilt"]).sum()),
+                "published": int(theirs.sum()),
+                "rebuilt": int(ours.sum()),
+                "in_both": int((theirs & ours).sum()),
             }
         )
     return pd.DataFrame(rows)

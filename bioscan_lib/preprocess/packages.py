@@ -244,3 +244,20 @@ def encode_jpeg(image: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
+
+
+def held_images(package_path: str | os.PathLike, image_files: list[str], chunk_numbers: list[int]) -> np.ndarray:
+    """Per image (file, chunk): whether the package holds it; a folder is listed once per part, not probed per file."""
+    package = open_package(package_path)
+    try:
+        if isinstance(package, FolderPackage):
+            listed = {}
+            for chunk in set(chunk_numbers):
+                part = package.root / f"part{int(chunk)}"
+                listed[int(chunk)] = set(os.listdir(part)) if part.is_dir() else set()
+            found = [name in listed[int(chunk)] for name, chunk in zip(image_files, chunk_numbers)]
+        else:
+            found = [package.contains(name, int(chunk)) for name, chunk in zip(image_files, chunk_numbers)]
+    finally:
+        package.close()
+    return np.asarray(found, dtype=bool)
