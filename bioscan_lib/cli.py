@@ -483,14 +483,19 @@ def _reproduce(arguments: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     only = arguments.only.split(",") if arguments.only else None
     os.environ.setdefault("PYTHONHASHSEED", "0")
-    out_dir = execute_profile(arguments.profile, only, arguments.force)
+    run = execute_profile(arguments.profile, only, arguments.force)
     html, _ = write_report(arguments.profile)
+    print(f"\nProfile '{arguments.profile}':\n{run.table().to_string(index=False)}")
     print(
-        f"\nResults of profile '{arguments.profile}':\n  executed notebooks: {out_dir / 'notebooks'}"
-        f"\n  tables (CSV, Markdown): {out_dir / 'tables'}\n  figures (PNG): {out_dir / 'figures'}"
+        f"\nResults:\n  executed notebooks: {run.out_dir / 'notebooks'}"
+        f"\n  tables (CSV, Markdown): {run.out_dir / 'tables'}\n  figures (PNG): {run.out_dir / 'figures'}"
         f"\n  report: {html} (and report.md)"
     )
-    return 0
+    for outcome in run.failed:
+        print(f"bioscan-repro reproduce: {outcome.reason}; see {run.out_dir / 'notebooks'}", file=sys.stderr)
+    if run.nothing_ran and not run.failed:
+        print("bioscan-repro reproduce: no notebook could run; the table above says what is missing", file=sys.stderr)
+    return 1 if run.failed or run.nothing_ran else 0
 
 
 def _prepare(arguments: argparse.Namespace) -> int:

@@ -221,16 +221,32 @@ def profile_file(profile: str) -> Path:
     return path
 
 
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """The mapping a YAML file holds (empty for an empty file); a syntax error or another kind of value is one line."""
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ValueError(f"{path}:{where}: not valid YAML ({problem}); fix the file and run again") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: holds a {type(values).__name__}, not `key: value` lines")
+    return values
+
+
 def read_profile(profile: str) -> Profile:
     """The validated parameters of `params/<profile>.yaml`."""
     path = profile_file(profile)
-    return profile_from(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, str(path))
+    return profile_from(read_yaml_mapping(path), str(path))
 
 
 def load_profile(profile: str) -> dict[str, Any]:
     """The parameters of a profile as papermill receives them: the file's keys, validated, with `run` derived."""
     path = profile_file(profile)
-    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    values = read_yaml_mapping(path)
     parsed = profile_from(values, str(path))
     return {**values, "run": parsed.generalization_run()} if parsed.run or parsed.train_experiments else values
 
@@ -254,7 +270,7 @@ def train_config(
         path = resolve_path(params_file)
         if not path.is_file():
             raise FileNotFoundError(f"parameter file {path} not found")
-        from_file = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        from_file = read_yaml_mapping(path)
     profile = profile or from_file.get("profile")
     settings: dict[str, Any] = read_profile(profile).train_settings() if profile else {}
     settings.update(from_file)

@@ -95,3 +95,23 @@ def test_notebook_parameter_defaults_equal_the_sample_profile(notebook: Path) ->
             )
         else:
             assert name not in config.PROFILE_FIELDS | config.TRAIN_KEYS_IN_PROFILE, f"{name} missing from sample.yaml"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("profile: x\ndata_root: [unclosed\n", r"x\.yaml: line 3, column 1: not valid YAML"),
+        ("- profile\n- paper\n", r"x\.yaml: holds a list, not `key: value` lines"),
+        ("", r"x\.yaml: missing key\(s\) \['profile', 'data_root', 'output_dir'\]"),
+    ],
+)
+def test_a_broken_profile_file_is_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, message: str
+) -> None:
+    (tmp_path / "params").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "params" / "x.yaml").write_text(text)
+    monkeypatch.setenv("BIOSCAN_REPRO_ROOT", str(tmp_path))
+    with pytest.raises(ValueError, match=message) as raised:
+        config.load_profile("x")
+    assert "\n" not in str(raised.value)

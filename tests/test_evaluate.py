@@ -84,16 +84,17 @@ def test_results_sit_beside_the_published_rows_in_the_paper_layout(trained: dict
     assert ours.loc["family", "f1_macro diff"] == pytest.approx(ours.loc["family", "f1_macro"] - 91.45)
 
 
-def test_seed_summary_gives_mean_and_std_of_configurations_with_several_seeds() -> None:
+def test_seed_summary_gives_mean_and_std_of_configurations_with_several_distinct_seeds() -> None:
     rows = [
         {
             "experiment": "small_insect_order",
             "model": "m",
             "loss": "ce",
             "seed": seed,
+            "origin": origin,
             **dict.fromkeys(evaluate.PAPER_COLUMNS, value),
         }
-        for seed, value in ((1, 90.0), (2, 92.0))
+        for seed, value, origin in ((1, 90.0, "released"), (1, 90.0, "trained"), (2, 92.0, "trained"))
     ]
     rows.append(
         {
@@ -101,10 +102,11 @@ def test_seed_summary_gives_mean_and_std_of_configurations_with_several_seeds() 
             "model": "m",
             "loss": "focal",
             "seed": 1,
+            "origin": "trained",
             **dict.fromkeys(evaluate.PAPER_COLUMNS, 50.0),
         }
     )
     summary = evaluate.seed_summary(pd.DataFrame(rows))
     assert len(summary) == 1 and summary.loc[0, "loss"] == "ce" and summary.loc[0, "seeds"] == 2
     assert summary.loc[0, "top1"] == "91.0 ± 1.41"
-    assert evaluate.seed_summary(pd.DataFrame(rows[2:])).empty
+    assert evaluate.seed_summary(pd.DataFrame(rows[:2] + rows[3:])).empty, "a released copy of a seed is no new seed"

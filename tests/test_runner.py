@@ -59,7 +59,7 @@ def test_unknown_profile_names_the_known_ones(suite: Path) -> None:
 
 
 def test_run_executes_then_skips_until_forced(suite: Path) -> None:
-    out = runner.execute_profile("tiny")
+    out = runner.execute_profile("tiny").out_dir
     executed = nbformat.read(out / "notebooks" / "01_step.ipynb", as_version=4)
     assert executed.cells[-1].outputs[0]["text"] == "hello\n"
     assert (suite / "marker.txt").read_text() == "outputs/tiny"
@@ -71,7 +71,7 @@ def test_run_executes_then_skips_until_forced(suite: Path) -> None:
 
 
 def test_a_rerun_notebook_reruns_the_ones_after_it(suite: Path) -> None:
-    out = runner.execute_profile("tiny")
+    out = runner.execute_profile("tiny").out_dir
     second = (out / "notebooks" / "02_step.ipynb").stat().st_mtime_ns
     notebook = suite / "notebooks" / "01_step.ipynb"
     notebook.write_text(notebook.read_text().replace("print(mirror)", "print(mirror * 2)"))
@@ -82,7 +82,59 @@ def test_a_rerun_notebook_reruns_the_ones_after_it(suite: Path) -> None:
 def test_a_profile_can_skip_a_notebook_unless_it_is_asked_for(suite: Path) -> None:
     profile = suite / "params" / "tiny.yaml"
     profile.write_text(profile.read_text() + "skip_notebooks: ['02']\n")
-    out = runner.execute_profile("tiny")
+    out = runner.execute_profile("tiny").out_dir
     assert (out / "notebooks" / "01_step.ipynb").is_file() and not (out / "notebooks" / "02_step.ipynb").exists()
-    runner.execute_profile("tiny", only=["02"])
+    assert runner.execute_profile("tiny", only=["02"]).outcomes[0].status == "executed"
     assert (out / "notebooks" / "02_step.ipynb").is_file()
+
+
+def _write_notebook(suite: Path, name: str, body: str) -> Path:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": runner.KERNEL_NAME, "display_name": "Python", "language": "python"}
+    parameters = nbformat.v4.new_code_cell('data_root = "data/sample"')
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [parameters, nbformat.v4.new_code_cell(body)]
+    path = suite / "notebooks" / f"{name}.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_a_failed_notebook_is_kept_apart_named_and_rerun_once_fixed(suite: Path) -> None:
+    out = runner.execute_profile("tiny").out_dir / "notebooks"
+    good = (out / "01_step.ipynb").read_bytes()
+    notebook = suite / "notebooks" / "01_step.ipynb"
+    notebook.write_text(notebook.read_text().replace("print(mirror)", "raise KeyError('no such column')"))
+    run = runner.execute_profile("tiny")
+    assert [(o.notebook, o.status) for o in run.outcomes] == [("01_step", "failed"), ("02_step", "not run")]
+    assert run.failed[0].reason == "01_step failed in cell [3]: KeyError: 'no such column'"
+    assert (out / "01_step.ipynb").read_bytes() == good, "the last good notebook is kept"
+    assert "KeyError" in (out / "01_step.failed.ipynb").read_text()
+    assert not (out / ".01_step.done.json").exists()
+    notebook.write_text(notebook.read_text().replace("raise KeyError('no such column')", "print(mirror)"))
+    assert runner.execute_profile("tiny").outcomes[0].status == "executed"
+    assert not (out / "01_step.failed.ipynb").exists()
+
+
+def test_other_library_code_makes_a_notebook_out_of_date(suite: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner.execute_profile("tiny")
+    assert {o.status for o in runner.execute_profile("tiny").outcomes} == {"up to date"}
+    monkeypatch.setattr(runner, "library_fingerprint", lambda: "another library")
+    assert {o.status for o in runner.execute_profile("tiny").outcomes} == {"executed"}
+
+
+def test_notebooks_lacking_their_inputs_are_skipped_with_the_reason(suite: Path) -> None:
+    _write_notebook(suite, "03_data_split", "print(data_root)")
+    run = runner.execute_profile("tiny", only=["03_data_split"])
+    assert run.outcomes[0].status == "skipped" and "No metadata TSV" in run.outcomes[0].reason
+    assert run.nothing_ran
+
+
+def test_no_network_and_nothing_downloaded_fails_at_once(suite: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    profile = suite / "params" / "tiny.yaml"
+    profile.write_text(profile.read_text().replace("mirror: hello", "files: [cropped_256.zip]"))
+    _write_notebook(suite, "01_download", "raise RuntimeError('must not run')")
+    monkeypatch.setattr(runner, "_reachable", lambda url: False)
+    run = runner.execute_profile("tiny", only=["01_download"])
+    assert run.outcomes[0].status == "skipped" and run.nothing_ran
+    assert "no network" in run.outcomes[0].reason and "cropped_256.zip" in run.outcomes[0].reason
+    assert "bioscan-repro download --profile tiny" in run.outcomes[0].reason

@@ -42,8 +42,8 @@ def run_names(profile: dict) -> list[str]:
 def out_dir(executed_notebooks: set[str], profile: dict) -> Path:
     """The sample's output folder holding what notebooks 06-08 wrote in this session."""
     if os.environ.get("BIOSCAN_RETRAIN") or not {"06", "07", "08"} <= executed_notebooks:
-        runner.execute_profile(PROFILE, ["01", "02", "03", "04", "05"])  # skipped when up to date
-        runner.execute_profile(PROFILE, ["06", "07", "08"], force=True)
+        assert not runner.execute_profile(PROFILE, ["01", "02", "03", "04", "05"]).failed  # skipped when up to date
+        assert not runner.execute_profile(PROFILE, ["06", "07", "08"], force=True).failed
     return resolve_path(profile["output_dir"])
 
 

@@ -264,9 +264,12 @@ def paper_layout(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def seed_summary(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean +- std (percent) over seeds of each configuration that has several seeds (the paper's appendix tables)."""
+    """Mean +- std (percent) over seeds of each configuration that has several seeds (the paper's appendix tables).
+
+    A seed counts once: a released checkpoint of a seed also trained here is the same run, not another seed."""
     columns = list(PAPER_COLUMNS)
-    groups = results.groupby(CONFIGURATION, sort=True)
+    trained_first = results.sort_values("origin", key=lambda origin: origin != "trained", kind="stable")
+    groups = trained_first.drop_duplicates([*CONFIGURATION, "seed"]).groupby(CONFIGURATION, sort=True)
     sizes = groups.size().rename("seeds")
     several = sizes[sizes > 1].index
     if len(several) == 0:

@@ -1,22 +1,77 @@
-"""Run the numbered notebooks headless with papermill under a profile, skipping those already done."""
+"""Run the numbered notebooks headless with papermill under a profile: skip those already done or lacking their
+inputs, keep a failed run apart from the last good one, and say at the end what ran, how long and why not."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
+import pandas as pd
 import papermill
+from traitlets.config import Config
 
+import bioscan_lib
 from bioscan_lib.config import load_profile
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.paths import project_root, resolve_path
 from bioscan_lib.sample.release import generate_heldout, generate_sample
 
 KERNEL_NAME = "bioscan-repro"
+# IPC between papermill and its kernel: nothing leaves the machine, and the kernel prints no TCP warning.
+KERNEL_CONFIG = Config({"KernelManager": {"transport": "ipc"}})
+FAILED_SUFFIX = ".failed.ipynb"
+HOST_TIMEOUT_SECONDS = 5.0
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NotebookOutcome:
+    """What became of one notebook in a run: executed, up to date, skipped, failed or not run, and why."""
+
+    notebook: str
+    status: str
+    seconds: float = 0.0
+    reason: str = ""
+
+
+@dataclass
+class ProfileRun:
+    """A runner call: the profile's output folder and each notebook's outcome, in order."""
+
+    out_dir: Path
+    outcomes: list[NotebookOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[NotebookOutcome]:
+        """The notebooks that failed."""
+        return [outcome for outcome in self.outcomes if outcome.status == "failed"]
+
+    @property
+    def nothing_ran(self) -> bool:
+        """True when no notebook ran or was up to date: every one was skipped for missing inputs."""
+        return not any(outcome.status in ("executed", "up to date") for outcome in self.outcomes)
+
+    def table(self) -> pd.DataFrame:
+        """One row per notebook: status, seconds and reason."""
+        return pd.DataFrame(
+            [vars(outcome) for outcome in self.outcomes], columns=["notebook", "status", "seconds", "reason"]
+        )
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised: names the notebook, the cell and the error in one line."""
+
+    def __init__(self, notebook: Path, error: papermill.PapermillExecutionError):
+        self.notebook, self.cell = notebook.stem, error.exec_count
+        super().__init__(f"{notebook.stem} failed in cell [{error.exec_count}]: {error.ename}: {error.evalue}")
 
 
 def notebooks(only: list[str] | None = None) -> list[Path]:
@@ -57,14 +112,142 @@ def ensure_sample(profile: dict[str, Any]) -> None:
         )
 
 
+# What each notebook reads, checked just before it runs ---------------------------------------------------------------
+
+
+def _package_present(path: Path) -> bool:
+    """True when an image package is there as a folder, a .zip or an .hdf5."""
+    return path.is_dir() or any(path.with_name(path.name + suffix).is_file() for suffix in (".zip", ".hdf5"))
+
+
+def _reachable(url: str) -> bool:
+    """True when a TCP connection to the URL's host opens within a few seconds."""
+    host = urlparse(url)
+    try:
+        socket.create_connection((host.hostname, host.port or 443), timeout=HOST_TIMEOUT_SECONDS).close()
+    except OSError:
+        return False
+    return True
+
+
+def _download_blocked(profile: dict[str, Any]) -> str:
+    """Why notebook 01 cannot run: files to fetch from the hosts and none of the hosts answering."""
+    if profile.get("mirror") or not profile.get("files"):
+        return ""
+    from bioscan_lib.download import catalog
+
+    root = resolve_path(profile.get("download_root") or profile["data_root"])
+    missing = [entry for entry in catalog.select_files(profile.get("files", [])) if not entry.path(root).is_file()]
+    if not missing or any(_reachable(url) for url in catalog.HOST_URLS.values()):
+        return ""
+    shown = ", ".join(entry.name for entry in missing[:4]) + (
+        f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+    )
+    return (
+        f"no network: none of the hosts ({', '.join(catalog.HOST_URLS)}) answers, and {root} lacks {shown}. "
+        "Download them where there is a network (`bioscan-repro download --profile "
+        f"{profile['profile']}`) and copy them there"
+    )
+
+
+def _metadata_missing(profile: dict[str, Any]) -> str:
+    from bioscan_lib.dataset.metadata import find_metadata
+
+    try:
+        find_metadata(resolve_path(profile["data_root"]))
+    except FileNotFoundError as error:
+        return str(error)
+    return ""
+
+
+def _split_missing(profile: dict[str, Any]) -> str:
+    from bioscan_lib.split.rules import SPLIT_FILE_NAME, split_folder
+
+    path = split_folder(resolve_path(profile["output_dir"])) / SPLIT_FILE_NAME
+    return "" if path.is_file() else f"no split at {path}: run notebook 03 first"
+
+
+def _originals_missing(profile: dict[str, Any]) -> str:
+    folder = resolve_path(profile["data_root"]) / "bioscan1m" / "images" / "original_full"
+    if folder.is_dir():
+        return ""
+    return (
+        f"no full-size photographs at {folder}: download the parts (`bioscan-repro download --package original_full`) "
+        "and extract them (`bioscan-repro extract`)"
+    )
+
+
+def _training_package_missing(profile: dict[str, Any]) -> str:
+    package = profile.get("train_package", "bioscan1m/images/cropped_256")
+    path = resolve_path(profile["data_root"]) / package
+    if _package_present(path):
+        return _split_missing(profile)
+    return f"no image package {path} (folder, .zip or .hdf5): download {Path(package).name}.zip (notebook 01)"
+
+
+def _nothing_to_test(profile: dict[str, Any]) -> str:
+    runs = resolve_path(profile["output_dir"]) / "runs"
+    released = resolve_path(profile["checkpoints_dir"]) if profile.get("checkpoints_dir") else None
+    if (runs.is_dir() and any(runs.iterdir())) or (released and any(released.glob("**/*.tar"))):
+        return _split_missing(profile)
+    return f"no trained run under {runs} and no released checkpoint under {released}: train (06) or download them"
+
+
+def _nothing_to_label(profile: dict[str, Any]) -> str:
+    run = resolve_path(profile["output_dir"]) / "runs" / str(profile.get("run"))
+    photographs = resolve_path(profile["data_root"]) / str(profile.get("photographs"))
+    if not run.is_dir():
+        return f"no run {run}: train it (06) or import its released checkpoint (07)"
+    return "" if photographs.exists() else f"no photographs at {photographs}: set `photographs` in the profile"
+
+
+INPUTS: dict[str, tuple[Callable[[dict[str, Any]], str], ...]] = {
+    "01_download": (_download_blocked,),
+    "02_dataset_statistics": (_metadata_missing,),
+    "03_data_split": (_metadata_missing,),
+    "04_split_statistics": (_metadata_missing, _split_missing),
+    "05_preprocessing": (_metadata_missing, _originals_missing),
+    "06_train": (_training_package_missing,),
+    "07_test": (_nothing_to_test,),
+    "08_generalization": (_nothing_to_label,),
+}
+
+
+def missing_inputs(notebook: Path, profile: dict[str, Any]) -> str:
+    """Why the notebook cannot run with what is on disk (and on the network), or an empty string."""
+    for check in INPUTS.get(notebook.stem, ()):
+        if reason := check(profile):
+            return reason
+    return ""
+
+
+# Execution ------------------------------------------------------------------------------------------------------------
+
+
+def library_fingerprint() -> str:
+    """A digest of the library's sources: a notebook run under other library code is not up to date."""
+    package = Path(bioscan_lib.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in package.rglob("*") if p.is_file() and p.suffix in (".py", ".json", ".j2")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def _fingerprint(notebook: Path, parameters: dict[str, Any]) -> str:
-    content = notebook.read_bytes() + json.dumps(parameters, sort_keys=True).encode()
+    content = notebook.read_bytes() + json.dumps(parameters, sort_keys=True).encode() + library_fingerprint().encode()
     return hashlib.sha256(content).hexdigest()
 
 
-def execute_notebook(notebook: Path, parameters: dict[str, Any], out_dir: Path, force: bool = False) -> Path | None:
-    """Execute one notebook into `out_dir`; return its path, or None when an identical run is already done."""
+def failed_path(executed: Path) -> Path:
+    """Where a failed run of an executed notebook is kept, beside the last good one."""
+    return executed.with_name(executed.stem + FAILED_SUFFIX)
 
+
+def execute_notebook(notebook: Path, parameters: dict[str, Any], out_dir: Path, force: bool = False) -> Path | None:
+    """Execute one notebook into `out_dir`; return its path, or None when an identical run is already done.
+
+    A failure keeps the last good notebook, saves the failed one as `<name>.failed.ipynb`, removes the stamp and
+    raises NotebookFailed."""
     executed = out_dir / notebook.name
     stamp = out_dir / f".{notebook.stem}.done.json"
     fingerprint = _fingerprint(notebook, parameters)
@@ -76,14 +259,23 @@ def execute_notebook(notebook: Path, parameters: dict[str, Any], out_dir: Path, 
     ):
         return None
     out_dir.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        str(notebook),
-        str(executed),
-        parameters=parameters,
-        kernel_name=KERNEL_NAME,
-        cwd=str(notebook.parent),
-        progress_bar=True,
-    )
+    running = out_dir / f".{notebook.stem}.running.ipynb"
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(running),
+            parameters=parameters,
+            kernel_name=KERNEL_NAME,
+            cwd=str(notebook.parent),
+            progress_bar={"desc": notebook.stem, "leave": True},
+            config=KERNEL_CONFIG,
+        )
+    except papermill.PapermillExecutionError as error:
+        stamp.unlink(missing_ok=True)
+        running.replace(failed_path(executed))
+        raise NotebookFailed(notebook, error) from None
+    running.replace(executed)
+    failed_path(executed).unlink(missing_ok=True)
     write_text_atomic(stamp, json.dumps({"fingerprint": fingerprint, "parameters": parameters}, indent=2) + "\n")
     return executed
 
@@ -93,22 +285,40 @@ def execute_profile(
     only: list[str] | None = None,
     force: bool = False,
     overrides: dict[str, Any] | None = None,
-) -> Path:
-    """Run the numbered notebooks (or `only` some) under a profile with `overrides` applied; return its output folder.
+) -> ProfileRun:
+    """Run the numbered notebooks (or `only` some) under a profile with `overrides` applied.
 
-    A notebook is skipped when its source and parameters match its last successful run, unless an earlier one reran.
+    A notebook is skipped when its source, parameters and the library match its last successful run (unless an
+    earlier one reran), or when its inputs are missing; after a failure the later notebooks are not run.
     """
     profile = {**load_profile(profile_name), **(overrides or {})}
     ensure_sample(profile)
-    out_dir = resolve_path(profile["output_dir"])
+    run = ProfileRun(resolve_path(profile["output_dir"]))
     skipped = {str(number) for number in profile.get("skip_notebooks", [])}
     for notebook in notebooks(only):
-        if notebook.stem[:2] in skipped and not only:
-            log.info(f"{notebook.stem}: skipped by profile '{profile_name}' (see skip_notebooks in its parameter file)")
-            continue
-        done = execute_notebook(notebook, notebook_parameters(notebook, profile), out_dir / "notebooks", force)
-        force = force or done is not None  # later stages read what this one wrote: rerun them too
-        log.info(
-            f"{notebook.stem}: {'executed' if done else 'up to date, skipped (--force, or make FORCE=1, reruns it)'}"
-        )
-    return out_dir
+        outcome = _run_one(notebook, profile, run, force, notebook.stem[:2] in skipped and not only)
+        force = force or outcome.status == "executed"  # later stages read what this one wrote: rerun them too
+        run.outcomes.append(outcome)
+        took = f" in {outcome.seconds:.0f} s" if outcome.status in ("executed", "failed") else ""
+        log.info(f"{outcome.notebook}: {outcome.status}{took}" + (f" ({outcome.reason})" if outcome.reason else ""))
+    return run
+
+
+def _run_one(notebook: Path, profile: dict[str, Any], run: ProfileRun, force: bool, skipped: bool) -> NotebookOutcome:
+    """Execute one notebook of a profile run, or say why not."""
+    name = notebook.stem
+    if run.failed:
+        return NotebookOutcome(name, "not run", reason=f"{run.failed[0].notebook} failed")
+    if skipped:
+        return NotebookOutcome(name, "skipped", reason=f"skip_notebooks of profile {profile['profile']!r}")
+    if reason := missing_inputs(notebook, profile):
+        return NotebookOutcome(name, "skipped", reason=reason)
+    log.info(f"{name}: starting")
+    start = time.perf_counter()
+    try:
+        done = execute_notebook(notebook, notebook_parameters(notebook, profile), run.out_dir / "notebooks", force)
+    except NotebookFailed as error:
+        return NotebookOutcome(name, "failed", round(time.perf_counter() - start, 1), str(error))
+    if done is None:
+        return NotebookOutcome(name, "up to date", reason="--force reruns it")
+    return NotebookOutcome(name, "executed", round(time.perf_counter() - start, 1))
