@@ -9,9 +9,11 @@ import json
 import re
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 import pytest
 import yaml
+from markupsafe import escape
 
 from bioscan_lib.core import paths
 from bioscan_lib.core.paths import project_root
@@ -45,7 +47,7 @@ def run_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_sections_follow_the_paper_and_skip_empty_ones(run_outputs: Path) -> None:
     sections = report.collect_sections(run_outputs)
-    assert [s.title for s in sections] == ["Dataset statistics", "Data splits"]
+    assert [s.title.split(":")[0] for s in sections] == ["Dataset statistics", "Data splits"]
     assert sections[0].notebook == "notebooks/02_dataset_statistics.ipynb" and sections[1].notebook is None
     assert [name for name, _ in sections[0].tables] == ["statistics_vs_published"]
 
@@ -105,16 +107,53 @@ def test_counts_print_as_integers_and_empty_tables_say_why(run_outputs: Path) ->
         run_outputs / "tables" / "dataset_statistics.csv", index=False
     )
     html, markdown = (path.read_text() for path in report.write_report("tiny"))
+    assert escape(report.EMPTY_TABLE_REASONS["test_results_seeds"]) in html
+    assert report.EMPTY_TABLE_REASONS["test_results_seeds"] in markdown
     for text in (html, markdown):
-        assert report.EMPTY_TABLE_REASONS["test_results_seeds"] in text
         assert "1128313.00" not in text and "1128313" in text
-    assert '<a href="#section-1">Dataset statistics</a>' in html and '<h2 id="section-1">' in html
+    assert '<a href="#section-1">Dataset statistics: ' in html and '<h2 id="section-1">' in html
     assert '<div class="scroll"><table' in html.replace("\n", "")
-    assert report.SAMPLE_BANNER not in html, "the banner is for the sample profile only"
+    assert escape(report.SAMPLE_BANNER) not in html, "the banner is for the sample profile only"
 
 
 def test_the_sample_profile_carries_the_synthetic_data_banner(run_outputs: Path) -> None:
     params = run_outputs.parents[1] / "params" / "tiny.yaml"
     params.write_text(params.read_text() + "sample_records: 300\n")
     html, markdown = (path.read_text() for path in report.write_report("tiny"))
-    assert report.SAMPLE_BANNER in html and report.SAMPLE_BANNER in markdown
+    assert escape(report.SAMPLE_BANNER) in html and report.SAMPLE_BANNER in markdown
+
+
+def test_the_report_opens_with_a_summary_of_verdicts(run_outputs: Path) -> None:
+    html, markdown = (path.read_text() for path in report.write_report("tiny"))
+    assert html.index('id="summary"') < html.index('id="section-1"')
+    assert '<td class="verdict-differs">differs</td>' in html
+    row = next(line for line in markdown.splitlines() if line.startswith("| Taxonomy statistics"))
+    assert re.search(r"\|\s+1 numbers\s+\|\s+2 records\s+\|\s+0 records\s+\|\s+differs\s+\|", row)
+    assert re.search(r"\| Table 3: test results of ViT-B/16 with cross-entropy\s+\|", markdown)
+    assert "not run" in markdown
+
+
+def test_a_failed_notebook_puts_a_banner_on_the_report(run_outputs: Path) -> None:
+    failed = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("frame['order']", execution_count=4)
+    cell.outputs = [nbformat.v4.new_output("error", ename="KeyError", evalue="'order'", traceback=[])]
+    failed.cells = [cell]
+    nbformat.write(failed, str(run_outputs / "notebooks" / "02_dataset_statistics.failed.ipynb"))
+    html, markdown = (path.read_text() for path in report.write_report("tiny"))
+    line = "02_dataset_statistics failed in cell [4]: KeyError: 'order'"
+    assert '<p class="failure">' in html and escape(line) in html
+    assert "**Failed in the last run:** 02_dataset_statistics failed in cell [4]: KeyError: 'order'" in markdown
+
+
+def test_tables_are_headed_by_what_they_are_and_shares_shown_as_percent() -> None:
+    assert report.table_title("statistics_vs_published") == "Taxonomy statistics beside the paper's"
+    assert report.table_title("split_counts_small_insect_order") == "Per-class split counts: small_insect_order"
+    shown = report.as_percent("per_class_x", pd.DataFrame({"class": ["a"], "top1": [0.5], "top5": [1.0]}))
+    assert shown["top1"].tolist() == [50.0] and shown["top5"].tolist() == [100.0]
+
+
+def test_html_escapes_what_it_shows(run_outputs: Path) -> None:
+    params = run_outputs.parents[1] / "params" / "tiny.yaml"
+    params.write_text(params.read_text() + "photographs: <script>alert(1)</script>\n")
+    html = report.write_report("tiny")[0].read_text()
+    assert "<script>" not in html and "&lt;script&gt;" in html

@@ -11,11 +11,14 @@ from importlib import metadata as package_metadata
 from pathlib import Path
 
 import jinja2
+import nbformat
 import pandas as pd
 
 from bioscan_lib.config import load_profile
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.paths import resolve_path
+from bioscan_lib.report.runner import FAILED_SUFFIX
+from bioscan_lib.report.summary import summary_table
 
 ENVIRONMENT_PACKAGES = (
     "bioscan-repro",
@@ -46,9 +49,9 @@ class Section:
 
 
 SECTIONS = (
-    Section("Downloads", "01_download", ("download_status",)),
+    Section("Downloads: the release's files, verified", "01_download", ("download_status",)),
     Section(
-        "Dataset statistics",
+        "Dataset statistics: the taxonomy table, the class-distribution figure, DNA barcodes and BINs",
         "02_dataset_statistics",
         (
             "statistics_vs_published",
@@ -63,22 +66,61 @@ SECTIONS = (
         "published numbers are large by design; on the paper profile they should be zero.",
     ),
     Section(
-        "Data splits",
+        "Data splits: the six experiments' split sizes",
         "03_data_split",
         ("split_sizes_vs_published", "split_sizes", "split_comparison", "split_sizes_regenerated"),
     ),
     Section(
-        "Split statistics",
+        "Split statistics: per-class counts of each split (the split-distribution figures)",
         "04_split_statistics",
         ("split_left_out", "split_emptied_by_trim", "split_counts_*"),
         ("split_distribution_*",),
     ),
-    Section("Preprocessing", "05_preprocessing", ("preprocessing_*", "crop_boxes_published"), ("crop_*",)),
-    Section("Training", "06_train", ("training_*",), ("learning_curve*",)),
-    Section("Testing", "07_test", ("results_*", "test_*", "per_class_*"), ("per_class_*", "confusion_*")),
-    Section("Generalization", "08_generalization", ("generalization_*",), ("generalization_*", "prediction_*")),
+    Section(
+        "Preprocessing: resizing and the crop tool, beside the published packages",
+        "05_preprocessing",
+        ("preprocessing_*", "crop_boxes_published"),
+        ("crop_*",),
+    ),
+    Section("Training: learning curves", "06_train", ("training_*",), ("learning_curve*",)),
+    Section(
+        "Testing: Table 3 (test results), per-class accuracy and confusion matrices",
+        "07_test",
+        ("results_*", "test_*", "per_class_*"),
+        ("per_class_*", "confusion_*"),
+    ),
+    Section(
+        "Generalization: labelling new photographs",
+        "08_generalization",
+        ("generalization_*",),
+        ("generalization_*", "prediction_*"),
+    ),
 )
-
+TABLE_TITLES = {  # what each table is; tables not listed are titled by their file name
+    "download_status": "Downloaded files and how each was verified",
+    "statistics_vs_published": "Taxonomy statistics beside the paper's",
+    "dataset_statistics": "Categories and labelled samples per rank",
+    "order_counts": "Records per order beside the paper's",
+    "diptera_family_counts": "The 40 largest Diptera families beside the paper's",
+    "barcode_length_summary": "DNA barcode length",
+    "bin_size_distribution": "Specimens per BIN",
+    "split_sizes_vs_published": "Split sizes beside the paper's",
+    "split_sizes": "Split sizes",
+    "split_comparison": "The published split against the split rule, per class",
+    "split_sizes_regenerated": "Split sizes of the regenerated split",
+    "split_left_out": "Classes left out of an experiment, and why",
+    "split_emptied_by_trim": "Classes the Medium and Small draw empties",
+    "preprocessing_summary": "Images resized and cropped",
+    "preprocessing_vs_published": "Rebuilt packages beside the published ones",
+    "crop_boxes_published": "Crop boxes found in the published crops",
+    "test_results_paper_layout": "Table 3: test results beside the paper's (percent; diff = reproduced - published)",
+    "test_results": "Every metric of every tested run (percent)",
+    "test_results_seeds": "Mean and standard deviation over seeds (percent)",
+    "generalization_predictions": "Labels, confidence and uncertainty flag per photograph",
+    "generalization_scores": "Scored against the held-out labels (percent)",
+    "generalization_conditions": "Accuracy under each change of imaging condition (percent)",
+}
+SHARE_COLUMNS = {"per_class_*": ("top1", "top5")}  # shares (0-1) shown as percent, like every other table
 
 EMPTY_TABLE_REASONS = {  # why a table a notebook saved has no rows; the report says it instead of an empty grid
     "test_results_seeds": "No configuration has runs with several seeds; the paper's 72-run sweep fills this table.",
@@ -99,6 +141,45 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_float_dtype(values) and values.notna().any() and (values.dropna() % 1 == 0).all():
             shown[column] = values.map(lambda value: "" if pd.isna(value) else int(value))
     return shown
+
+
+def table_title(name: str) -> str:
+    """The heading of a table: what it is, by its file name (`split_counts_<experiment>` by its pattern)."""
+    if name in TABLE_TITLES:
+        return TABLE_TITLES[name]
+    for prefix, title in (
+        ("split_counts_", "Per-class split counts: "),
+        ("training_", "Learning curve: "),
+        ("per_class_", "Per-class accuracy (percent): "),
+    ):
+        if name.startswith(prefix):
+            return title + name.removeprefix(prefix)
+    return name
+
+
+def as_percent(name: str, table: pd.DataFrame) -> pd.DataFrame:
+    """Share columns of the table shown as percent."""
+    for pattern, columns in SHARE_COLUMNS.items():
+        if fnmatch.fnmatch(name, pattern):
+            table = table.assign(**{c: 100 * table[c] for c in columns if c in table})
+    return table
+
+
+def failed_notebooks(out_dir: Path) -> list[str]:
+    """One line per notebook whose last run failed: its name, the cell and the error."""
+    lines = []
+    for path in sorted((out_dir / "notebooks").glob(f"*{FAILED_SUFFIX}")):
+        notebook = nbformat.read(path, as_version=4)
+        errors = [
+            (cell.get("execution_count"), output)
+            for cell in notebook.cells
+            for output in cell.get("outputs", [])
+            if output.get("output_type") == "error"
+        ]
+        cell, error = errors[0] if errors else (None, {"ename": "error", "evalue": "see the notebook"})
+        name = path.name.removesuffix(FAILED_SUFFIX)
+        lines.append(f"{name} failed in cell [{cell}]: {error['ename']}: {error['evalue']}")
+    return lines
 
 
 def empty_reason(name: str) -> str:
@@ -145,7 +226,7 @@ def collect_sections(out_dir: Path) -> list[RenderedSection]:
                 section.title,
                 section.note,
                 f"notebooks/{notebook.name}" if notebook.is_file() else None,
-                [(p.stem, display_table(pd.read_csv(p))) for p in tables],
+                [(p.stem, display_table(as_percent(p.stem, pd.read_csv(p)))) for p in tables],
                 [(p.stem, base64.b64encode(p.read_bytes()).decode("ascii")) for p in figures],
             )
         )
@@ -174,7 +255,7 @@ def environment() -> dict[str, str]:
 def _template(name: str) -> jinja2.Template:
     loader = jinja2.PackageLoader("bioscan_lib.report", "templates")
     return jinja2.Environment(
-        loader=loader, autoescape=jinja2.select_autoescape(["html"]), keep_trailing_newline=True
+        loader=loader, autoescape=jinja2.select_autoescape(["html", "html.j2"]), keep_trailing_newline=True
     ).get_template(name)
 
 
@@ -188,6 +269,9 @@ def write_report(profile_name: str) -> tuple[Path, Path]:
         "empty_reason": empty_reason,
         "parameters": profile,
         "sections": collect_sections(out_dir),
+        "summary": summary_table(out_dir / "tables"),
+        "failures": failed_notebooks(out_dir),
+        "table_title": table_title,
         "environment": environment(),
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
