@@ -135,6 +135,7 @@ class Profile:
     photographs: str | None = None
     crop_first: bool = True
     refresh_threshold: bool = False
+    study_conditions: bool = False  # sample: trace the held-out drop to the imaging settings (notebook 08)
     top_k: int = 3
     gallery_count: int = 12
 

@@ -84,9 +84,30 @@ def test_scores_count_accuracy_and_separate_unseen_orders() -> None:
         }
     )
     scores = predict.heldout_scores(predictions, labels).set_index("measure")["value"]
-    assert scores["top-1 accuracy on known orders"] == 0.5
-    assert scores["flagged uncertain, unseen orders"] == 1.0 and scores["flagged uncertain, known orders"] == 0.0
-    assert scores["AUROC of low confidence for unseen orders"] == 1.0
+    assert scores["top-1 accuracy on known orders (%)"] == 50.0
+    assert scores["unseen orders flagged uncertain: recall at the threshold (%)"] == 100.0
+    assert scores["known orders flagged uncertain: false alarms at the threshold (%)"] == 0.0
+    assert scores["AUROC of low confidence for unseen orders (0.5: chance)"] == 1.0
+    truth = predict.with_truth(predictions, labels)
+    assert truth["correct"].tolist() == [True, False, False, False]
+    assert truth["true_order"].tolist() == labels["order"].tolist()
+    assert predict.with_truth(truth, labels).equals(truth), "truth joined twice is joined once"
+
+
+def test_gallery_titles_show_the_truth() -> None:
+    rows = pd.DataFrame(
+        {
+            "label_1": ["Diptera", "Diptera", "Psocodea"],
+            "probability_1": [0.97, 0.4, 0.99],
+            "uncertain": [False, True, False],
+            "true_order": ["Diptera", "Coleoptera", "Mecoptera"],
+            "seen_order": [True, True, False],
+            "correct": [True, False, False],
+        }
+    )
+    titles = [predict._gallery_title(row) for row in rows.itertuples()]
+    assert titles == ["Diptera 0.97\n✓", "Diptera 0.40 ?\n✗ true: Coleoptera", "Psocodea 0.99\n✗ unseen: Mecoptera"]
+    assert predict._gallery_title(rows.drop(columns=["true_order"]).iloc[:1].itertuples().__next__()) == "Diptera 0.97"
 
 
 def test_command_writes_the_csv(run_dir: Path, photos: Path, tmp_path: Path) -> None:

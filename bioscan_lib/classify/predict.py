@@ -126,44 +126,70 @@ def predict_photographs(
     return table
 
 
-def heldout_scores(predictions: pd.DataFrame, labels: pd.DataFrame, label_column: str = "order") -> pd.DataFrame:
-    """Accuracy on photographs of known classes, flag rates, and how well low confidence singles out unseen classes."""
+def with_truth(predictions: pd.DataFrame, labels: pd.DataFrame, label_column: str = "order") -> pd.DataFrame:
+    """Predictions beside the true label: `true_<label>`, `seen_<label>` (a class the model knows) and `correct`."""
+    truth = labels[["image_file", label_column, f"seen_{label_column}"]].rename(
+        columns={label_column: f"true_{label_column}"}
+    )
+    earlier = [f"true_{label_column}", f"seen_{label_column}", "correct"]
+    merged = predictions.drop(columns=earlier, errors="ignore").merge(
+        truth, on="image_file", how="left", validate="one_to_one"
+    )
+    merged["correct"] = merged["label_1"] == merged[f"true_{label_column}"]
+    return merged
 
-    merged = predictions.merge(labels, on="image_file", validate="one_to_one")
-    seen = merged["seen_order"].astype(bool)
-    correct = merged["label_1"] == merged[label_column]
+
+def heldout_scores(predictions: pd.DataFrame, labels: pd.DataFrame, label_column: str = "order") -> pd.DataFrame:
+    """Accuracy on photographs of known classes, flag rates (percent), and how well low confidence singles out
+    the unseen classes: AUROC, and recall (the share of them flagged) at the chosen threshold."""
+
+    merged = with_truth(predictions, labels, label_column)
+    seen = merged[f"seen_{label_column}"].astype(bool)
     auroc = roc_auc_score(~seen, -merged["confidence"]) if seen.any() and (~seen).any() else np.nan
     return pd.DataFrame(
         [
             {"measure": "photographs of known orders", "value": int(seen.sum())},
             {"measure": "photographs of unseen orders", "value": int((~seen).sum())},
-            {"measure": "top-1 accuracy on known orders", "value": round(float(correct[seen].mean()), 4)},
+            {"measure": "top-1 accuracy on known orders (%)", "value": _percent(merged.loc[seen, "correct"])},
             {
-                "measure": "flagged uncertain, known orders",
-                "value": round(float(merged.loc[seen, "uncertain"].mean()), 4),
+                "measure": "unseen orders flagged uncertain: recall at the threshold (%)",
+                "value": _percent(merged.loc[~seen, "uncertain"]),
             },
             {
-                "measure": "flagged uncertain, unseen orders",
-                "value": round(float(merged.loc[~seen, "uncertain"].mean()), 4),
+                "measure": "known orders flagged uncertain: false alarms at the threshold (%)",
+                "value": _percent(merged.loc[seen, "uncertain"]),
             },
-            {"measure": "AUROC of low confidence for unseen orders", "value": round(float(auroc), 4)},
+            {"measure": "AUROC of low confidence for unseen orders (0.5: chance)", "value": round(float(auroc), 4)},
         ]
     )
+
+
+def _percent(flags: pd.Series) -> float:
+    return round(100 * float(flags.astype(bool).mean()), 2) if len(flags) else float("nan")
+
+
+def _gallery_title(row) -> str:
+    """`label probability`, `?` when flagged, and where the truth is known the true label after a tick or cross."""
+    title = f"{row.label_1} {row.probability_1:.2f}" + (" ?" if row.uncertain else "")
+    truth = getattr(row, "true_order", None)
+    if not isinstance(truth, str):
+        return title
+    if not row.seen_order:
+        return f"{title}\n✗ unseen: {truth}"
+    return f"{title}\n✓" if row.correct else f"{title}\n✗ true: {truth}"
 
 
 def gallery(
     predictions: pd.DataFrame, source: str | os.PathLike, count: int = 12, crop: bool = False, columns: int = 6
 ):
-    """The first `count` photographs with their top label and probability; uncertain ones titled in red."""
+    """The first `count` photographs with their top label and probability (`?`: flagged uncertain) and, where the
+    table has the truth (`with_truth`), a tick or a cross and the true label; wrong ones titled in red."""
 
     photos = PhotoSource(source)
     shown = predictions.head(count)
     dataset = PhotoDataset(photos, shown["image_file"].tolist(), transform=None, crop=crop)
-    figure = image_grid(
-        [dataset.image(i) for i in range(len(shown))],
-        [f"{row.label_1} {row.probability_1:.2f}" + (" ?" if row.uncertain else "") for row in shown.itertuples()],
-        columns=columns,
-    )
-    for axis, uncertain in zip(figure.axes, shown["uncertain"]):
-        axis.title.set_color("tab:red" if uncertain else "black")
+    figure = image_grid([dataset.image(i) for i in range(len(shown))], [_gallery_title(r) for r in shown.itertuples()])
+    wrong = ~shown["correct"] if "correct" in shown else shown["uncertain"]
+    for axis, flagged in zip(figure.axes, wrong):
+        axis.title.set_color("tab:red" if flagged else "black")
     return figure

@@ -28,7 +28,7 @@ KINDS = {
     "test_threshold": "average-k probability threshold, absolute",
     "best_epoch": "epoch of the best validation top-1, absolute (epochs)",
     "test_samples": "correct test samples of a class, or one confusion-matrix cell, absolute (samples)",
-    "heldout_score": "held-out accuracy, flag rates and AUROC, absolute",
+    "heldout_score": "held-out accuracy and flag rates (percent), AUROC, absolute",
     "heldout_threshold": "uncertainty threshold chosen on validation, absolute (probability)",
     "heldout_confidence": "top-1 probability of a held-out photograph, absolute",
     "heldout_label": "share of held-out photographs whose top-1 label differs (one check over all photographs)",
@@ -97,7 +97,9 @@ def heldout_numbers(out_dir: Path, run: str) -> dict[str, Number]:
     scores = out_dir / "tables" / "generalization_scores.csv"
     if scores.is_file():
         for row in pd.read_csv(scores).itertuples():
-            if row.measure not in DETERMINISTIC_SCORES and not row.measure.endswith("in-distribution test split"):
+            if row.measure not in DETERMINISTIC_SCORES and not row.measure.startswith(
+                "top-1 accuracy on the in-distribution"
+            ):
                 numbers[f"heldout/score/{row.measure}"] = Number("heldout_score", float(row.value))
     return numbers
 

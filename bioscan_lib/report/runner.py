@@ -22,6 +22,7 @@ import bioscan_lib
 from bioscan_lib.config import load_profile
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.paths import project_root, resolve_path
+from bioscan_lib.sample import HELDOUT_SEED_OFFSET
 from bioscan_lib.sample.release import generate_heldout, generate_sample
 
 KERNEL_NAME = "bioscan-repro"
@@ -107,7 +108,7 @@ def ensure_sample(profile: dict[str, Any]) -> None:
         generate_heldout(
             root,
             records=profile["heldout_records"],
-            seed=profile["seed"] + 1,
+            seed=profile["seed"] + HELDOUT_SEED_OFFSET,
             image_size=tuple(profile["sample_image_size"]),
         )
 

@@ -3,6 +3,7 @@
 DEFAULT_RECORDS = 3000
 DEFAULT_SEED = 2023
 DEFAULT_IMAGE_SIZE = (720, 540)
+HELDOUT_SEED_OFFSET = 1  # the held-out photographs are drawn with the profile's seed plus this
 OFFICIAL_SPLIT_SEED_OFFSET = (
     104_729  # the generator's own draw of the official split columns, apart from any suite seed
 )
