@@ -40,8 +40,11 @@ def per_class_accuracy(table: pd.DataFrame, title: str) -> Figure:
     counts = axes.twinx()
     counts.plot(positions, table["test_samples"], color="black", marker=".", linewidth=1, label="test samples")
     counts.set_yscale("log")
-    counts.set_ylabel("test samples")
-    axes.legend(loc="lower left", fontsize=8)
+    counts.set_ylim(bottom=1)
+    counts.set_ylabel("test samples (log scale)")
+    bars, bar_labels = axes.get_legend_handles_labels()
+    line, line_label = counts.get_legend_handles_labels()
+    axes.legend(bars + line, bar_labels + line_label, loc="lower left", fontsize=8)
     return figure
 
 

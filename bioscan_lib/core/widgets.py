@@ -66,6 +66,9 @@ def _linked(controls: list[widgets.Widget], draw: Callable[[], Figure], title: s
     return InteractiveView(widgets.VBox([widgets.HBox(controls), output]), redraw(), title)
 
 
+RANK_NAMES = {"uri": "BIN"}  # the metadata column `uri` holds the Barcode Index Number
+
+
 def rank_distribution(frame: pd.DataFrame, rank: str, top: int) -> Figure:
     """Bar chart (log scale) of the `top` largest categories of a rank, labelled samples only."""
     known = frame.loc[labelled(frame[rank]), rank].astype("string").value_counts().head(top)
@@ -73,10 +76,11 @@ def rank_distribution(frame: pd.DataFrame, rank: str, top: int) -> Figure:
     figure, axis = plt.subplots(figsize=(9, max(2.5, 0.22 * len(table) + 1)))
     axis.barh(table[rank], table["count"], color="tab:blue")
     axis.set_xscale("log")
+    axis.set_xlim(left=1)
     axis.invert_yaxis()
     axis.set_xlabel("specimens (log scale)")
     axis.set_title(
-        f"{rank}: {int(labelled(frame[rank]).sum()):,} labelled specimens, top {len(table)} of "
+        f"{RANK_NAMES.get(rank, rank)}: {int(labelled(frame[rank]).sum()):,} labelled specimens, top {len(table)} of "
         f"{frame.loc[labelled(frame[rank]), rank].nunique():,} categories"
     )
     axis.tick_params(axis="y", labelsize=8)
@@ -87,7 +91,8 @@ def rank_distribution(frame: pd.DataFrame, rank: str, top: int) -> Figure:
 def rank_explorer(frame: pd.DataFrame, rank: str = "order", top: int = 20) -> InteractiveView:
     """Pick a taxonomic rank (and how many categories) and see its class distribution."""
     ranks = [r for r in (*TAXONOMY_COLUMNS, "uri") if r in frame.columns]
-    rank_choice = widgets.Dropdown(options=ranks, value=rank, description="rank")
+    options = [(RANK_NAMES.get(r, r), r) for r in ranks]
+    rank_choice = widgets.Dropdown(options=options, value=rank, description="rank")
     top_choice = widgets.IntSlider(value=top, min=5, max=60, step=5, description="categories")
     return _linked(
         [rank_choice, top_choice],

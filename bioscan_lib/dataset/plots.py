@@ -9,6 +9,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+LOG_AXIS_START = 1  # count axes on a log scale start at one specimen: a cut-off baseline exaggerates differences
 BASE_COLOURS = {"A": "red", "T": "blue", "C": "green", "G": "gold", "N": "lightgrey", "-": "white"}
 
 
@@ -21,6 +22,7 @@ def class_distribution(order_table: pd.DataFrame, family_table: pd.DataFrame) ->
     ):
         axis.barh(table[column].astype(str), table["count"], color="tab:blue")
         axis.set_xscale("log")
+        axis.set_xlim(left=LOG_AXIS_START)
         axis.invert_yaxis()
         axis.set_xlabel("specimens (log scale)")
         axis.set_title(title)
@@ -35,8 +37,10 @@ def barcode_length_histogram(lengths: pd.Series) -> Figure:
     axis.hist(lengths, bins=np.arange(lengths.min(), lengths.max() + 5, 5), color="tab:green")
     axis.axvline(660, color="black", linestyle="--", linewidth=1, label="660 bases")
     axis.set_yscale("log")
+    axis.set_ylim(bottom=LOG_AXIS_START)
     axis.set_xlabel("barcode length (characters)")
     axis.set_ylabel("specimens (log scale)")
+    axis.set_title(f"DNA barcode lengths of {len(lengths):,} specimens")
     axis.legend()
     figure.tight_layout()
     return figure
@@ -78,7 +82,10 @@ def bin_sizes(sizes: pd.Series) -> Figure:
     axis.scatter(counts.index, counts.to_numpy(), s=8, color="tab:purple")
     axis.set_xscale("log")
     axis.set_yscale("log")
-    axis.set_xlabel("specimens in the BIN")
-    axis.set_ylabel("number of BINs")
+    axis.set_xlim(left=LOG_AXIS_START / 2)
+    axis.set_ylim(bottom=LOG_AXIS_START / 2)
+    axis.set_xlabel("specimens in the BIN (log scale)")
+    axis.set_ylabel("number of BINs (log scale)")
+    axis.set_title(f"BIN sizes: {len(sizes):,} BINs of {int(sizes.sum()):,} specimens")
     figure.tight_layout()
     return figure
