@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -10,6 +11,7 @@ import yaml
 
 from bioscan_lib import config
 from bioscan_lib.core import paths
+from bioscan_lib.core.paths import project_root
 from bioscan_lib.report import runner
 
 
@@ -138,3 +140,30 @@ def test_no_network_and_nothing_downloaded_fails_at_once(suite: Path, monkeypatc
     assert run.outcomes[0].status == "skipped" and run.nothing_ran
     assert "no network" in run.outcomes[0].reason and "cropped_256.zip" in run.outcomes[0].reason
     assert "bioscan-repro download --profile tiny" in run.outcomes[0].reason
+
+
+def test_with_metadata_only_02_to_04_run_and_the_rest_say_what_is_missing(
+    small_sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cheapest way in: the metadata TSV alone, no photographs, no network."""
+    (tmp_path / "data" / "bioscan1m").mkdir(parents=True)
+    metadata = next((small_sample / "bioscan1m").glob("*.tsv"))
+    shutil.copy(metadata, tmp_path / "data" / "bioscan1m" / metadata.name)
+    (tmp_path / "params").mkdir()
+    (tmp_path / "notebooks").symlink_to(project_root() / "notebooks")
+    profile = {"profile": "metadata", "data_root": "data", "output_dir": "outputs/metadata", "seed": 7}
+    profile |= {"medium_size": 100, "small_size": 40, "files": ["cropped_256.zip"], "skip_notebooks": ["05"]}
+    (tmp_path / "params" / "metadata.yaml").write_text(yaml.safe_dump(profile))
+    monkeypatch.setenv(paths.ROOT_ENVIRONMENT_VARIABLE, str(tmp_path))
+    monkeypatch.setattr(runner, "_reachable", lambda url: False)
+    run = runner.execute_profile("metadata")
+    status = {o.notebook[:2]: (o.status, o.reason) for o in run.outcomes}
+    assert {number: status[number][0] for number in ("02", "03", "04")} == dict.fromkeys(("02", "03", "04"), "executed")
+    assert status["01"][0] == "skipped" and "no network" in status["01"][1]
+    assert status["05"] == ("skipped", "skip_notebooks of profile 'metadata'")
+    assert status["06"][0] == "skipped" and "cropped_256" in status["06"][1]
+    assert status["07"][0] == "skipped" and "no trained run" in status["07"][1]
+    assert status["08"][0] == "skipped" and not run.failed
+    executed = (run.out_dir / "notebooks" / "02_dataset_statistics.ipynb").read_text()
+    assert "image package not found" in executed and "bioscan-repro download original_256.zip" in executed
+    assert (run.out_dir / "tables" / "split_sizes.csv").is_file()

@@ -170,11 +170,20 @@ class PhotoSource:
         return self._open()[HDF5_GROUP][name][()].tobytes()
 
 
+def missing_package_message(path: str | os.PathLike) -> str:
+    """What to say when an image package is not at `path`: what it is and how to get it."""
+    name = Path(path).name.split(".")[0]
+    return (
+        f"{path}: image package not found (a folder of part<N>/ folders, a .zip or an .hdf5). Download it with "
+        f"`bioscan-repro download {name}.zip` and `bioscan-repro extract` (notebook 01), or give its path"
+    )
+
+
 def open_package(path: str | os.PathLike) -> FolderPackage | ZipPackage | Hdf5Package:
     """A reader for a package in any of the three formats."""
     kind = package_format(path)
     if not Path(path).exists():
-        raise FileNotFoundError(f"{path}: image package not found")
+        raise FileNotFoundError(missing_package_message(path))
     return {"folder": FolderPackage, "zip": ZipPackage, "hdf5": Hdf5Package}[kind](path)
 
 
