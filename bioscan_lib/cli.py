@@ -18,10 +18,15 @@ from pathlib import Path
 from bioscan_lib.config import TrainConfig
 
 Handler = Callable[[argparse.Namespace], int]
-PROFILE_HELP = "parameter file params/<profile>.yaml (default %(default)s)"
+DEFAULT_PROFILE = "sample"  # every command that takes --profile defaults to it
+PROFILE_HELP = "parameter file params/<profile>.yaml (default %(default)s, as for every command)"
+TRAIN_PROFILE_HELP = (
+    f"parameter file params/<profile>.yaml whose settings the run starts from (default {DEFAULT_PROFILE}, as for "
+    "every command; with --params, the profile that file names)"
+)
 
 
-def _profile_option(parser: argparse.ArgumentParser, default: str = "sample") -> None:
+def _profile_option(parser: argparse.ArgumentParser, default: str = DEFAULT_PROFILE) -> None:
     parser.add_argument("--profile", default=default, help=PROFILE_HELP)
 
 
@@ -260,7 +265,8 @@ def _train(arguments: argparse.Namespace) -> int:
     overrides = {
         f.name: getattr(arguments, f.name) for f in dataclasses.fields(TrainConfig) if f.metadata["command_line"]
     }
-    folder = train(train_config(arguments.profile, arguments.params, overrides), progress=not arguments.quiet)
+    profile = arguments.profile or (None if arguments.params else DEFAULT_PROFILE)
+    folder = train(train_config(profile, arguments.params, overrides), progress=not arguments.quiet)
     if int(os.environ.get("RANK", 0)) == 0:
         print(read_summary(folder).drop(columns="seconds").round(4).tail(3).to_string(index=False))
         print(f"run folder: {folder}")
@@ -275,6 +281,7 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
         default = item.default_factory() if item.default is dataclasses.MISSING else item.default
         stated = "(default" in item.metadata["help"]
         text = item.metadata["help"] if stated else f"{item.metadata['help']} (default {default})"
+        text = TRAIN_PROFILE_HELP if item.name == "profile" else text
         hint = hints[item.name]
         is_union = typing.get_origin(hint) in (typing.Union, types.UnionType)
         kind = next(k for k in typing.get_args(hint) if k is not type(None)) if is_union else hint
@@ -290,8 +297,8 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train one classifier run (resumes a killed run)",
-        description="Defaults are the paper's; a --profile, then a --params file, then "
-        "the options below override them. Under `torchrun --nproc_per_node N "
+        description=f"A profile's settings (--profile, default {DEFAULT_PROFILE}), then a --params file's, then "
+        "the options below; what none of them sets is the paper's recipe. Under `torchrun --nproc_per_node N "
         "-m bioscan_lib train ...` one run trains on N processes.",
     )
     parser.add_argument("--params", help="YAML of training parameters (e.g. one of params/sweep/)")
@@ -450,10 +457,21 @@ def _predict(arguments: argparse.Namespace) -> int:
     from bioscan_lib.classify.predict import predict_photographs
     from bioscan_lib.core.outputs import write_csv
 
+    _check_output_file(arguments.output, "--output")
     table = predict_photographs(arguments.run, arguments.input, arguments.crop, arguments.top_k, arguments.threshold)
     path = write_csv(table, arguments.output)
     print(f"{len(table)} photographs labelled, {int(table['uncertain'].sum())} flagged uncertain; written to {path}")
     return 0
+
+
+def _check_output_file(path: str, flag: str) -> None:
+    """Refuse, before any work, an output file that is a folder or whose folder cannot be made."""
+    target = Path(path)
+    if target.is_dir() or path.endswith(("/", os.sep)):
+        raise ValueError(f"{flag} {path} is a folder; give the file to write, e.g. {target / 'labels.csv'}")
+    folder = next((p for p in target.absolute().parents if p.exists()), None)
+    if folder is None or not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise ValueError(f"{flag} {path}: cannot write under {folder}; choose a writable folder")
 
 
 def _add_predict(subparsers: argparse._SubParsersAction) -> None:

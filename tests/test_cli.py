@@ -42,3 +42,23 @@ def test_bad_metadata_exits_2_with_a_message(tmp_path: Path, capsys: pytest.Capt
     assert cli.main(["statistics", "--metadata", str(tmp_path), "--output", str(tmp_path / "out")]) == 2
     message = capsys.readouterr().err
     assert "bioscan-repro statistics:" in message and "missing column(s) name" in message
+
+
+def test_every_command_taking_a_profile_defaults_to_the_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    commands = cli.build_parser()._subparsers._group_actions[0].choices
+    for name, parser in commands.items():
+        option = next((a for a in parser._actions if "--profile" in a.option_strings), None)
+        if option is None or name in ("train", "sweep"):
+            continue
+        assert option.default == cli.DEFAULT_PROFILE, name
+        assert "as for every command" in option.help, name
+    assert "default sample, as for every command" in " ".join(commands["train"].format_help().split())
+    seen = {}
+    monkeypatch.setattr("bioscan_lib.config.train_config", lambda profile, params, overrides: seen.update(p=profile))
+    monkeypatch.setattr("bioscan_lib.classify.train.train", lambda config, progress: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["train", "--experiment", "large_insect_order"])
+    assert seen["p"] == "sample"
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["train", "--params", "params/sweep/x.yaml"])
+    assert seen["p"] is None, "a parameter file names its own profile"

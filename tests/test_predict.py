@@ -125,3 +125,17 @@ def test_threshold_is_kept_in_the_run_folder_until_refreshed(run_dir: Path) -> N
     stored.write_text(json.dumps({"threshold": 2.0}))
     assert predict.confidence_threshold(run_dir) == 2.0
     assert predict.confidence_threshold(run_dir, refresh=True) == pytest.approx(first)
+
+
+def test_full_size_photographs_without_crop_warn(run_dir: Path, photos: Path) -> None:
+    with pytest.warns(UserWarning, match="look full-size.*--crop"):
+        predict.predict_photographs(run_dir, photos, top_k=1, threshold=0.5)
+    assert predict.full_size_side(PhotoSource(photos), image_size=256) is None, "180 px is no full-size photograph"
+
+
+def test_an_output_folder_is_refused_before_any_work(
+    run_dir: Path, photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(predict, "predict_photographs", lambda *arguments: 1 / 0)
+    assert cli.main(["predict", "--run", str(run_dir), "--input", str(photos), "--output", str(tmp_path)]) == 2
+    assert "is a folder; give the file to write" in capsys.readouterr().err

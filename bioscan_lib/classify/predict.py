@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from bioscan_lib.classify.data import eval_transform, experiment_dataset, make_loader
@@ -22,6 +25,8 @@ from bioscan_lib.preprocess.packages import PhotoSource, decode_image
 from bioscan_lib.split.rules import split_folder
 
 THRESHOLD_FILE = "confidence_threshold.json"
+FULL_SIZE_FACTOR = 4  # a shorter side this many times the model's input size looks like an uncropped photograph
+FULL_SIZE_PROBES = 5  # photographs whose size is read for that check
 CONFIDENT_SHARE = 0.95  # the threshold keeps this share of the run's validation photographs confident
 
 
@@ -43,6 +48,16 @@ class PhotoDataset:
 
     def __getitem__(self, index: int):
         return self.transform(self.image(index)), index
+
+
+def full_size_side(photos: PhotoSource, image_size: int) -> int | None:
+    """The shorter side of the first photographs when it is far above the model's input size, else None."""
+    sides = []
+    for name in photos.names()[:FULL_SIZE_PROBES]:
+        with Image.open(io.BytesIO(photos.read(name))) as image:  # the header only: no pixel is decoded
+            sides.append(min(image.size))
+    side = min(sides)
+    return side if side >= FULL_SIZE_FACTOR * image_size else None
 
 
 def run_classes(run_dir: str | os.PathLike) -> list[str]:
@@ -110,6 +125,12 @@ def predict_photographs(
     run_dir = Path(run_dir)
     config, classes = read_run_config(run_dir), run_classes(run_dir)
     photos = PhotoSource(source)
+    if not crop and (side := full_size_side(photos, config.image_size)):
+        warnings.warn(
+            f"{source}: photographs of {side} px on the shorter side look full-size, and the run was trained on "
+            f"crops resized to {config.image_size} px; without --crop (crop_first) the labels will be unreliable",
+            stacklevel=2,
+        )
     dataset = PhotoDataset(
         photos, photos.names(), eval_transform(config.image_size, config.crop_size, config.normalize), crop
     )

@@ -282,7 +282,10 @@ def read_split(folder: str | os.PathLike) -> pd.DataFrame:
     """The split TSV written into `folder` by notebook 03 or `bioscan-repro split`."""
     path = Path(folder) / SPLIT_FILE_NAME
     if not path.is_file():
-        raise FileNotFoundError(f"No split TSV {path}; run notebook 03 (or `bioscan-repro split --out {path}`) first.")
+        raise FileNotFoundError(
+            f"No split TSV {path}; make it with notebook 03 of this profile "
+            f"(`bioscan-repro reproduce --profile <profile> --only 03`) or `bioscan-repro split --output {path}`."
+        )
     return read_metadata(path)
 
 
