@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 KERNEL := $(VENV)/share/jupyter/kernels/bioscan-repro/kernel.json
 RUN_FLAGS := $(if $(FORCE),--force) $(if $(ONLY),--only $(ONLY))
 
-.PHONY: setup sample reproduce test test-numerics lab bench imagemagick notebooks clean-outputs constraints
+.PHONY: setup sample reproduce test test-numerics lab bench imagemagick chromium notebooks clean-outputs constraints
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,13 @@ imagemagick:
 	@convert -version 2>/dev/null | grep -q ImageMagick \
 		|| { $(SUDO) apt-get install -y imagemagick || { $(SUDO) apt-get update && $(SUDO) apt-get install -y imagemagick; }; } \
 		|| echo "ImageMagick not installed: the preprocessing benchmark will skip the published baseline"
+
+# Chromium from Debian's packages: the browser that tests/test_report_browser.py opens the report in (through
+# Playwright, from the test extra). Where it cannot be installed the browser check is skipped with a message.
+chromium:
+	@command -v chromium >/dev/null 2>&1 \
+		|| { $(SUDO) apt-get install -y chromium || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }; } \
+		|| echo "Chromium not installed: the report's browser check will be skipped"
 
 # Re-execute the committed notebooks in place on the sample profile (their parameter defaults),
 # so that nbval compares against a fresh sample run.

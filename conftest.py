@@ -1,5 +1,5 @@
-"""pytest settings for the whole suite: nbval waits longer for a busy kernel's outputs; the checks of the trained
-numbers run last, on what the notebooks nbval has just executed."""
+"""pytest settings for the whole suite: nbval waits longer for a busy kernel's outputs; the report's browser check
+and the checks of the trained numbers run last, on what the notebooks nbval has just executed."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 # nbval gives up if a finished cell's outputs do not arrive within 5 s; a training cell's stream of
 # progress-bar updates can take longer to drain on 2 busy cores.
 NBVAL_OUTPUT_TIMEOUT = 120
-RUNS_LAST = "test_trained_numbers.py"
+RUNS_LAST = ("test_report_browser.py", "test_trained_numbers.py")  # on the outputs nbval has just made
 EXECUTED_NOTEBOOKS = pytest.StashKey[set[str]]()
 
 
@@ -23,7 +23,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if hasattr(item, "output_timeout"):
             item.output_timeout = NBVAL_OUTPUT_TIMEOUT
-    items.sort(key=lambda item: Path(str(item.fspath)).name == RUNS_LAST)
+    items.sort(key=lambda item: Path(str(item.fspath)).name in RUNS_LAST)
 
 
 @pytest.hookimpl(wrapper=True)
