@@ -503,12 +503,16 @@ def _reproduce(arguments: argparse.Namespace) -> int:
     os.environ.setdefault("PYTHONHASHSEED", "0")
     run = execute_profile(arguments.profile, only, arguments.force)
     html, _ = write_report(arguments.profile)
-    print(f"\nProfile '{arguments.profile}':\n{run.table().to_string(index=False)}")
-    print(
-        f"\nResults:\n  executed notebooks: {run.out_dir / 'notebooks'}"
-        f"\n  tables (CSV, Markdown): {run.out_dir / 'tables'}\n  figures (PNG): {run.out_dir / 'figures'}"
-        f"\n  report: {html} (and report.md)"
-    )
+    table = run.table()
+    print(f"\nProfile '{arguments.profile}':\n{table.drop(columns='reason').to_string(index=False)}")
+    for reason, notebooks in table[table["reason"] != ""].groupby("reason", sort=False)["notebook"]:
+        print(f"  {', '.join(notebooks)}: {reason}")
+    if not run.nothing_ran:
+        print(
+            f"\nResults:\n  executed notebooks: {run.out_dir / 'notebooks'}"
+            f"\n  tables (CSV, Markdown): {run.out_dir / 'tables'}\n  figures (PNG): {run.out_dir / 'figures'}"
+            f"\n  report: {html} (and report.md)"
+        )
     for outcome in run.failed:
         print(f"bioscan-repro reproduce: {outcome.reason}; see {run.out_dir / 'notebooks'}", file=sys.stderr)
     if run.nothing_ran and not run.failed:

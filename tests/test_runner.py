@@ -139,7 +139,7 @@ def test_no_network_and_nothing_downloaded_fails_at_once(suite: Path, monkeypatc
     run = runner.execute_profile("tiny", only=["01_download"])
     assert run.outcomes[0].status == "skipped" and run.nothing_ran
     assert "no network" in run.outcomes[0].reason and "cropped_256.zip" in run.outcomes[0].reason
-    assert "bioscan-repro download --profile tiny" in run.outcomes[0].reason
+    assert "bioscan-repro download --root <folder> --extract cropped_256.zip" in run.outcomes[0].reason
 
 
 def test_with_metadata_only_02_to_04_run_and_the_rest_say_what_is_missing(
@@ -165,5 +165,5 @@ def test_with_metadata_only_02_to_04_run_and_the_rest_say_what_is_missing(
     assert status["07"][0] == "skipped" and "no trained run" in status["07"][1]
     assert status["08"][0] == "skipped" and not run.failed
     executed = (run.out_dir / "notebooks" / "02_dataset_statistics.ipynb").read_text()
-    assert "image package not found" in executed and "bioscan-repro download original_256.zip" in executed
+    assert "image package not found" in executed and "--extract original_256.zip" in executed
     assert (run.out_dir / "tables" / "split_sizes.csv").is_file()

@@ -175,7 +175,7 @@ def missing_package_message(path: str | os.PathLike) -> str:
     name = Path(path).name.split(".")[0]
     return (
         f"{path}: image package not found (a folder of part<N>/ folders, a .zip or an .hdf5). Download it with "
-        f"`bioscan-repro download {name}.zip` and `bioscan-repro extract` (notebook 01), or give its path"
+        f"`bioscan-repro download --root <data_root> --extract {name}.zip` (or notebook 01), or give its path"
     )
 
 

@@ -146,8 +146,8 @@ def _download_blocked(profile: dict[str, Any]) -> str:
     )
     return (
         f"no network: none of the hosts ({', '.join(catalog.HOST_URLS)}) answers, and {root} lacks {shown}. "
-        "Download them where there is a network (`bioscan-repro download --profile "
-        f"{profile['profile']}`) and copy them there"
+        "Download them where there is a network (`bioscan-repro download --root <folder> --extract "
+        f"{' '.join(entry.name for entry in missing)}`) and copy them there"
     )
 
 
@@ -173,8 +173,8 @@ def _originals_missing(profile: dict[str, Any]) -> str:
     if folder.is_dir():
         return ""
     return (
-        f"no full-size photographs at {folder}: download the parts (`bioscan-repro download --package original_full`) "
-        "and extract them (`bioscan-repro extract`)"
+        f"no full-size photographs at {folder}: `bioscan-repro download --root <data_root> --package original_full "
+        "--extract` (about 680 GB)"
     )
 
 
@@ -183,7 +183,11 @@ def _training_package_missing(profile: dict[str, Any]) -> str:
     path = resolve_path(profile["data_root"]) / package
     if _package_present(path):
         return _split_missing(profile)
-    return f"no image package {path} (folder, .zip or .hdf5): download {Path(package).name}.zip (notebook 01)"
+    return (
+        f"no image package {path} (folder, .zip or .hdf5): add {Path(package).name}.zip to the profile's files "
+        "for notebook 01, or `bioscan-repro download --root <data_root> --extract "
+        f"{Path(package).name}.zip`"
+    )
 
 
 def _nothing_to_test(profile: dict[str, Any]) -> str:
