@@ -5,15 +5,20 @@ from __future__ import annotations
 import errno
 import hashlib
 import http.server
+import io
 import logging
 import random
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import h5py
+import numpy as np
 import pytest
+from filelock import FileLock
 
 from bioscan_lib import cli
 from bioscan_lib.download import fetch as download
@@ -25,6 +30,19 @@ FAST = DownloadSettings(
 )
 BODY = random.Random(7).randbytes(200_000)
 BODY_MD5 = hashlib.md5(BODY).hexdigest()
+
+
+def _zip_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+ZIP_BODY = _zip_bytes(
+    {f"bioscan/images/original_full/part1/{n}.jpg": BODY[n * 1000 : n * 1000 + 40_000] for n in range(5)}
+)
 
 
 @dataclass
@@ -39,6 +57,9 @@ class Route:
     status: int = 200
     delay: float = 0.0  # seconds before answering
     content_type: str = "application/octet-stream"
+    length: bool = True  # send Content-Length
+    splice: bool = False  # answer a Range request with the right headers but the bytes from the start
+    location: str | None = None  # answer 302 to this URL
 
 
 @dataclass
@@ -84,6 +105,12 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
             )
         )
         route = state.routes.get(parts.path)
+        if route is not None and route.location:
+            self.send_response(302)
+            self.send_header("Location", route.location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if route is None or route.status != 200:
             self.send_error(404 if route is None else route.status)
             return
@@ -99,9 +126,12 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
         if start:
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         self.send_header("Content-Type", route.content_type)
-        self.send_header("Content-Length", str(len(body) - start))
+        if route.length:
+            self.send_header("Content-Length", str(len(body) - start))
+        else:
+            self.close_connection = True
         self.end_headers()
-        payload = body[start:]
+        payload = body[: len(body) - start] if route.splice else body[start:]
         if route.drops:
             route.drops -= 1
             payload = payload[: route.drop_after]
@@ -277,10 +307,10 @@ def test_file_url_goes_through_the_same_code(tmp_path, caplog):
 
 def test_unknown_checksum_records_sha256(server, tmp_path):
     final = tmp_path / "file.zip"
-    server.routes["/file.zip"] = Route()
+    server.routes["/file.zip"] = Route(body=ZIP_BODY)
     result = fetch_file([server.url("/file.zip")], final, settings=FAST)
     assert not result.verified and result.checksum == "none published"
-    assert result.sha256 == hashlib.sha256(BODY).hexdigest()
+    assert result.sha256 == hashlib.sha256(ZIP_BODY).hexdigest()
 
 
 def _release(folder: Path, files: dict[str, bytes], with_checksums: bool = True) -> None:
@@ -370,3 +400,121 @@ def test_cli_downloads_from_a_folder_mirror(tmp_path, capsys, caplog):
     assert arguments.handler(arguments) == 0
     assert "cropped_256.zip" in capsys.readouterr().out
     assert (tmp_path / "root" / "cropped_256.zip").read_bytes() == BODY
+
+
+def test_truncated_zip_without_a_length_never_reaches_the_final_path(server, tmp_path):
+    final = tmp_path / "file.zip"
+    server.routes["/file.zip"] = Route(body=ZIP_BODY, length=False, drops=2, drop_after=len(ZIP_BODY) // 2)
+    with pytest.raises(DownloadError, match="file.zip.*content check failed twice.*not a complete ZIP"):
+        fetch_file([server.url("/file.zip")], final, settings=FAST)
+    assert not final.exists() and not partial_path(final).exists()
+
+
+@pytest.mark.parametrize("name", ["file.zip", "file.tsv", "file.hdf5"])
+def test_a_web_page_served_as_binary_is_never_accepted(server, tmp_path, name):
+    final = tmp_path / name
+    page = b"<!DOCTYPE html>\n<html><body>Quota exceeded</body></html>"
+    server.routes[f"/{name}"] = Route(body=page)
+    with pytest.raises(DownloadError, match=f"{name}.*content check failed twice.*web page"):
+        fetch_file([server.url(f"/{name}")], final, settings=FAST)
+    assert not final.exists()
+
+
+def test_a_body_spliced_at_the_wrong_range_offset_is_caught_and_refetched(server, tmp_path, caplog):
+    final = tmp_path / "file.zip"
+    partial_path(final).write_bytes(ZIP_BODY[:50_000])
+    server.routes["/file.zip"] = Route(body=ZIP_BODY, splice=True)
+    result = fetch_file([server.url("/file.zip")], final, settings=FAST)
+    assert final.read_bytes() == ZIP_BODY and result.action == "downloaded"
+    assert [seen.range for seen in server.seen] == ["bytes=50000-", None]
+    assert "content check failed" in caplog.text and "retrying once from scratch" in caplog.text
+
+
+def test_a_truncated_hdf5_file_is_refused(server, tmp_path):
+    source = tmp_path / "source.hdf5"
+    with h5py.File(source, "w") as handle:
+        handle["images"] = np.arange(50_000, dtype=np.uint8)
+    body = source.read_bytes()
+    final = tmp_path / "file.hdf5"
+    server.routes["/file.hdf5"] = Route(body=body, length=False, drops=2, drop_after=len(body) - 4000)
+    with pytest.raises(DownloadError, match="file.hdf5.*not a complete HDF5 file"):
+        fetch_file([server.url("/file.hdf5")], final, settings=FAST)
+    assert not final.exists()
+    server.routes["/file.hdf5"] = Route(body=body, length=False)
+    assert fetch_file([server.url("/file.hdf5")], final, settings=FAST).size == len(body)
+
+
+def test_a_size_other_than_announced_is_refused(server, tmp_path, monkeypatch):
+    final = tmp_path / "file.zip"
+    server.routes["/file.zip"] = Route(body=ZIP_BODY)
+    write_body = download._write_body
+    monkeypatch.setattr(download, "_write_body", lambda *args: write_body(*args) + 1)  # a host announcing 1 byte more
+    with pytest.raises(DownloadError, match="size mismatch twice"):
+        fetch_file([server.url("/file.zip")], final, settings=FAST)
+    assert not final.exists()
+
+
+def test_a_broken_present_file_is_not_reported_present(tmp_path, caplog):
+    name = "bioscan_images_original_full_part1.zip"
+    _release(tmp_path / "release", {name: ZIP_BODY}, with_checksums=False)
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / name).write_bytes(ZIP_BODY[:-100])
+    [result] = download.download_files([name], root, mirror=(tmp_path / "release").as_uri(), settings=FAST)
+    assert result.action == "downloaded" and (root / name).read_bytes() == ZIP_BODY
+    assert "the present file fails its check" in caplog.text
+
+
+@pytest.mark.parametrize("target", ["file:///etc/hostname", "ftp://127.0.0.1/file.zip"])
+def test_a_redirect_away_from_http_is_refused_before_reading(server, tmp_path, target):
+    final = tmp_path / "file.zip"
+    server.routes["/file.zip"] = Route(location=target)
+    with pytest.raises(DownloadError, match="only http\\(s\\) redirects are followed"):
+        fetch_file([server.url("/file.zip")], final, settings=FAST)
+    assert not final.exists() and not partial_path(final).exists()
+
+
+def test_a_confirmation_page_leading_to_a_file_url_is_refused(server, tmp_path):
+    final = tmp_path / "file.zip"
+    page = b'<html><body><a href="file:///etc/hostname?confirm=t">Download anyway</a></body></html>'
+    server.routes["/uc"] = Route(body=page, content_type="text/html")
+    with pytest.raises(DownloadError, match="only http\\(s\\) links are followed"):
+        fetch_file([server.url("/uc")], final, settings=FAST)
+
+
+def test_a_second_download_of_the_same_file_waits_for_the_first(tmp_path, caplog):
+    _release(tmp_path / "release", {"cropped_256.zip": BODY})
+    root = tmp_path / "root"
+    final = lookup("cropped_256.zip").path(root)
+    final.parent.mkdir(parents=True)
+    held = FileLock(final.with_name(f".{final.name}.lock"))
+    held.acquire()
+    results = []
+    mirror = (tmp_path / "release").as_uri()
+    worker = threading.Thread(
+        target=lambda: results.extend(download.download_files(["cropped_256.zip"], root, mirror=mirror, settings=FAST))
+    )
+    worker.start()
+    time.sleep(0.5)
+    assert worker.is_alive() and not final.exists()
+    assert "another download of this file is running" in caplog.text
+    held.release()
+    worker.join(timeout=10)
+    assert [r.action for r in results] == ["downloaded"] and final.read_bytes() == BODY
+
+
+@pytest.mark.parametrize(
+    "error", [OSError(errno.EROFS, "Read-only file system"), OSError(errno.ENOSPC, "No space left on device")]
+)
+def test_a_folder_that_cannot_be_written_gives_one_line_from_the_cli(tmp_path, capsys, monkeypatch, error):
+    _release(tmp_path / "release", {"cropped_256.zip": BODY})
+
+    def refuse(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(download.FileLock, "acquire", refuse)
+    argv = ["download", "cropped_256.zip", "--root", str(tmp_path / "root"), "--mirror", str(tmp_path / "release")]
+    assert cli.main(argv) == 1
+    message = capsys.readouterr().err.strip().splitlines()
+    assert message[-1].startswith("cropped_256.zip: could not write in") and error.strerror in message[-1]
+    assert "Free some space or fix the folder's permissions" in message[-1]

@@ -10,6 +10,8 @@ import os
 import re
 import threading
 import time
+import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -19,6 +21,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import pandas as pd
 import requests
 from bs4 import BeautifulSoup
+from filelock import FileLock, Timeout
 from requests_file import FileAdapter
 from tqdm.auto import tqdm
 
@@ -38,6 +41,8 @@ CHECKSUMS_NAME = "md5sums.txt"
 LOOPBACK_PREFIX = "loopback:"
 MAX_CONFIRMATION_PAGES = 2
 MAX_PAGE_BYTES = 1 << 20
+WEB_SCHEMES = ("http", "https")
+HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")
 
 
 @dataclass(frozen=True)
@@ -66,9 +71,19 @@ class _HostFailed(Exception):
     """A failure that moves on to the next host (404, a web page instead of the file, retries exhausted)."""
 
 
+class _Session(requests.Session):
+    """A session whose redirects stay on http(s): a redirect to `file://` or any other scheme is refused unread."""
+
+    def get_redirect_target(self, response: requests.Response) -> str | None:
+        target = super().get_redirect_target(response)
+        if target and urlsplit(urljoin(response.url, target)).scheme not in WEB_SCHEMES:
+            raise requests.exceptions.InvalidSchema(f"redirected to {target!r}; only http(s) redirects are followed")
+        return target
+
+
 def make_session() -> requests.Session:
     """A requests session that also reads `file://` URLs, so local mirrors go through the same code as HTTP."""
-    session = requests.Session()
+    session = _Session()
     session.mount("file://", FileAdapter())
     session.headers["User-Agent"] = f"bioscan-repro/{__version__}"
     session.headers["Accept-Encoding"] = "identity"  # bytes on disk are the bytes counted and hashed
@@ -123,6 +138,8 @@ def _open(session: requests.Session, url: str, offset: int, settings: DownloadSe
         next_url = confirmation_url(page, response.url, session.cookies.get_dict())
         if next_url is None:
             raise _HostFailed("answered with a web page, not the file")
+        if urlsplit(next_url).scheme not in WEB_SCHEMES:
+            raise _HostFailed(f"a confirmation page leads to {_host(next_url)}; only http(s) links are followed")
         url = next_url
     raise _HostFailed(f"answered with more than {MAX_CONFIRMATION_PAGES} confirmation pages")
 
@@ -138,8 +155,8 @@ def _content_range(header: str | None) -> tuple[int | None, int | None]:
 
 def _write_body(
     response: requests.Response, partial: Path, mode: str, offset: int, name: str, settings: DownloadSettings
-) -> None:
-    """Stream the body into `partial` (appending or from scratch) with a progress bar; a short body is _Transient."""
+) -> int | None:
+    """Stream the body into `partial` (appending or from scratch); a short body is _Transient. The announced size."""
     length = response.headers.get("Content-Length")
     total = offset + int(length) if length and length.isdigit() else None
     written = 0
@@ -164,10 +181,11 @@ def _write_body(
             raise _Transient(f"connection lost after {offset + written} bytes ({type(error).__name__})") from error
     if total is not None and offset + written < total:
         raise _Transient(f"connection closed after {offset + written} of {total} bytes")
+    return total
 
 
-def _attempt(session: requests.Session, url: str, partial: Path, name: str, settings: DownloadSettings) -> None:
-    """One GET of `url` into `partial`, resumed from its current size with a Range request where it has bytes."""
+def _attempt(session: requests.Session, url: str, partial: Path, name: str, settings: DownloadSettings) -> int | None:
+    """One GET of `url` into `partial`, resumed with a Range request where it has bytes; the size the host announced."""
     offset = _size(partial)
     try:
         response = _open(session, url, offset, settings)
@@ -181,34 +199,37 @@ def _attempt(session: requests.Session, url: str, partial: Path, name: str, sett
         status = response.status_code
         if status == 416 and offset:
             if _content_range(response.headers.get("Content-Range"))[1] == offset:
-                return
+                return offset
             partial.unlink()
             raise _Transient("the server refused to resume the partial file; restarting from the beginning")
         if status >= 500 or status in (408, 429):
             raise _Transient(f"HTTP {status} {response.reason}")
         if status >= 400:
             raise _HostFailed(f"HTTP {status} {response.reason}")
-        mode = "ab"
+        mode, announced = "ab", None
         if status == 206:
-            start = _content_range(response.headers.get("Content-Range"))[0]
+            start, announced = _content_range(response.headers.get("Content-Range"))
             if start != offset:
                 partial.unlink()
                 raise _Transient(f"the server resumed at byte {start}, not {offset}; restarting from the beginning")
         elif offset:
             log.warning("%s: %s ignores Range requests; restarting from the beginning", name, _host(url))
             mode, offset = "wb", 0
-        _write_body(response, partial, mode, offset, name, settings)
+        total = _write_body(response, partial, mode, offset, name, settings)
+        return announced if announced is not None else total
 
 
-def _fetch_from_host(session: requests.Session, url: str, partial: Path, name: str, settings: DownloadSettings) -> None:
-    """Fetch `url` into `partial`, retrying transient failures with doubling pauses, bounded in count and time."""
+def _fetch_from_host(
+    session: requests.Session, url: str, partial: Path, name: str, settings: DownloadSettings
+) -> int | None:
+    """Fetch `url` into `partial`, retrying transient failures with doubling pauses, bounded in count and time; the
+    size the host announced, if it did."""
     deadline = time.monotonic() + settings.host_time_limit
     failures, pause = 0, settings.backoff
     while True:
         before = _size(partial)
         try:
-            _attempt(session, url, partial, name, settings)
-            return
+            return _attempt(session, url, partial, name, settings)
         except _Transient as problem:
             if _size(partial) > before:
                 failures, pause = 0, settings.backoff
@@ -235,6 +256,45 @@ def _digests(path: Path, settings: DownloadSettings, desc: str = "") -> tuple[st
     return md5, sha256
 
 
+def content_problem(path: Path, name: str) -> str | None:
+    """What shows a file is not the published one, whatever its checksum: a web page, or (by its name) a ZIP whose
+    central directory or CRCs fail, or an HDF5 file that does not open; None when none of these."""
+    with open(path, "rb") as handle:
+        if handle.read(1024).lstrip().lower().startswith(HTML_STARTS):
+            return "the body is a web page (HTML), not the file"
+    suffix = path.suffix if path.suffix != ".partial" else Path(name).suffix
+    if suffix == ".zip":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                broken = archive.testzip()
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as error:
+            return f"not a complete ZIP ({error})"
+        if broken is not None:
+            return f"ZIP member {broken!r} fails its CRC check"
+    elif suffix == ".hdf5":
+        import h5py
+
+        try:
+            h5py.File(path, "r").close()
+        except OSError as error:
+            return f"not a complete HDF5 file ({str(error).splitlines()[0]})"
+    return None
+
+
+def _verification_problem(
+    partial: Path, name: str, md5: str | None, got_md5: str, announced: int | None
+) -> tuple[str, str] | None:
+    """Why a complete download is not the file (what, details): md5 mismatch where one is published, else a size
+    other than the host announced or broken content; None when it passes."""
+    if md5:
+        return None if got_md5 == md5 else ("md5 mismatch", f"expected {md5}, got {got_md5}")
+    size = partial.stat().st_size
+    if announced is not None and size != announced:
+        return "size mismatch", f"the host announced {announced} bytes, got {size}"
+    problem = content_problem(partial, name)
+    return ("content check failed", problem) if problem else None
+
+
 def fetch_file(
     urls: Sequence[str],
     path: str | os.PathLike,
@@ -255,35 +315,36 @@ def fetch_file(
         )
     session = session or make_session()
     partial = partial_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     failures = []
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         for url in urls:
             retried_from_scratch = False
             while True:
                 try:
-                    _fetch_from_host(session, url, partial, name, settings)
+                    announced = _fetch_from_host(session, url, partial, name, settings)
                 except _HostFailed as problem:
                     failures.append(f"{_host(url)}: {problem}")
                     if url != urls[-1]:
                         log.warning("%s: %s failed (%s); trying the next host", name, _host(url), problem)
                     break
                 got_md5, got_sha256 = _digests(partial, settings, name)
-                if md5 and got_md5 != md5:
+                problem = _verification_problem(partial, name, md5, got_md5, announced)
+                if problem:
                     partial.unlink()
                     again = "" if retried_from_scratch else "; retrying once from scratch"
                     log.warning(
-                        "%s: md5 mismatch from %s (expected %s, got %s); deleted the partial download%s",
+                        "%s: %s from %s (%s); deleted the partial download%s",
                         name,
+                        problem[0],
                         _host(url),
-                        md5,
-                        got_md5,
+                        problem[1],
                         again,
                     )
                     if not retried_from_scratch:
                         retried_from_scratch = True
                         continue
-                    failures.append(f"{_host(url)}: md5 mismatch twice (expected {md5}, got {got_md5})")
+                    failures.append(f"{_host(url)}: {problem[0]} twice ({problem[1]})")
                     break
                 os.replace(partial, path)
                 return FetchResult(
@@ -297,12 +358,9 @@ def fetch_file(
                     "downloaded",
                 )
     except OSError as error:  # network errors became _Transient or _HostFailed above: this is the disk
-        partial.unlink(missing_ok=True)
-        raise DownloadError(
-            f"{name}: could not write the download in {path.parent} "
-            f"({error.strerror or error}); deleted the partial file. "
-            "Free some space or fix the folder's permissions, then run again."
-        ) from error
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise DownloadError(_write_failure(name, path.parent, error)) from error
     hint = " (a partial file is kept and will be resumed)" if partial.exists() else ""
     raise DownloadError(
         f"{name}: could not be downloaded from any of {len(urls)} host(s){hint}:\n  " + "\n  ".join(failures)
@@ -352,11 +410,44 @@ def _present(
         got_md5, got_sha256 = record["md5"], record["sha256"]
     else:
         got_md5, got_sha256 = _digests(path, settings, entry.name)
+        problem = None if md5 else content_problem(path, entry.name)
+        if problem:
+            log.warning("%s: the present file fails its check (%s); downloading it again", entry.name, problem)
+            return None
     if md5 and got_md5 != md5:
         log.warning("%s: the present file's md5 is %s, not %s; downloading it again", entry.name, got_md5, md5)
         return None
     return FetchResult(
         entry.name, path, stat.st_size, got_md5, got_sha256, checksum if md5 else "none published", bool(md5), "present"
+    )
+
+
+@contextlib.contextmanager
+def download_lock(path: Path, name: str) -> Iterator[None]:
+    """Hold `.<name>.lock` beside `path` while the block runs; a second download of the same file waits, saying so."""
+    lock = FileLock(path.with_name(f".{path.name}.lock"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.warning(
+                "%s: another download of this file is running (it holds %s); waiting for it", name, lock.lock_file
+            )
+            lock.acquire()
+    except OSError as error:
+        raise DownloadError(_write_failure(name, path.parent, error)) from error
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _write_failure(name: str, folder: Path, error: OSError) -> str:
+    """The one-line message for a download that could not be written (full disk, read-only or forbidden folder)."""
+    return (
+        f"{name}: could not write in {folder} ({error.strerror or error}). "
+        "Free some space or fix the folder's permissions, then run again."
     )
 
 
@@ -405,15 +496,16 @@ def download(
         else:
             md5, checksum = entry.md5, "published md5"
         try:
-            result = _present(entry, root, md5, checksum, manifest, settings) or fetch_file(
-                entry.urls(mirror),
-                entry.path(root),
-                name=entry.name,
-                md5=md5,
-                checksum=checksum,
-                session=session,
-                settings=settings,
-            )
+            with download_lock(entry.path(root), entry.name):
+                result = _present(entry, root, md5, checksum, manifest, settings) or fetch_file(
+                    entry.urls(mirror),
+                    entry.path(root),
+                    name=entry.name,
+                    md5=md5,
+                    checksum=checksum,
+                    session=session,
+                    settings=settings,
+                )
         except DownloadError as error:
             errors.append(str(error))
             continue
@@ -425,7 +517,10 @@ def download(
             "md5 verified" if result.verified else "sha256 recorded",
         )
         manifest[entry.name] = _record(result, root)
-        write_text_atomic(root / MANIFEST_NAME, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        try:
+            write_text_atomic(root / MANIFEST_NAME, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        except OSError as error:
+            raise DownloadError(_write_failure(MANIFEST_NAME, root, error)) from error
         results.append(result)
     if errors:
         raise DownloadError(f"{len(errors)} file(s) failed:\n" + "\n".join(errors))
