@@ -6,6 +6,8 @@ import io
 import zipfile
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -103,3 +105,84 @@ def test_held_images_tells_which_images_a_package_holds(kind: str, tmp_path: Pat
     assert images.held_images(path, ["a.jpg", "b.jpg", "c.jpg"], [1, 2, 1]).tolist() == [True, True, False]
     if kind != "hdf5":  # the published HDF5 keys images by file name alone
         assert images.held_images(path, ["b.jpg"], [3]).tolist() == [False]
+
+
+def _gradient(mode: str) -> Image.Image:
+    """A 60x40 horizontal ramp in `mode`, from dark to bright over the type's whole range."""
+    ramp = np.tile(np.linspace(0, 1, 60), (40, 1))
+    if mode.startswith("I;16"):
+        return Image.fromarray((ramp * 65535).astype(np.uint16))
+    if mode == "I":
+        return Image.fromarray((ramp * 65535).astype(np.int32))
+    if mode == "F":
+        return Image.fromarray(ramp.astype(np.float32))
+    return Image.fromarray((ramp * 255).astype(np.uint8), "L").convert(mode)
+
+
+def _encoded(image: Image.Image, format: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=format)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("mode", "format"),
+    [("I;16", "PNG"), ("I", "TIFF"), ("F", "TIFF"), ("P", "PNG"), ("LA", "PNG"), ("RGBA", "PNG"), ("CMYK", "JPEG")],
+)
+def test_every_mode_decodes_to_rgb_with_its_range_kept(mode: str, format: str) -> None:
+    source = _gradient(mode)
+    data = _encoded(source, format)
+    assert Image.open(io.BytesIO(data)).mode.startswith(mode[:1])
+    grey = np.asarray(images.decode_image(data).convert("L"), int)
+    assert grey[:, :3].mean() < 20 and grey[:, -3:].mean() > 235  # dark to bright, not all white or black
+    assert np.all(np.diff(grey[20].astype(int)) >= -3)
+
+
+def test_transparent_pixels_are_laid_on_white() -> None:
+    clear = Image.new("RGBA", (20, 10), (0, 0, 0, 0))
+    assert images.decode_image(_encoded(clear)).getpixel((5, 5)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize("size", [(1, 12000), (12000, 1), (300, 20)])
+def test_elongated_images_are_refused_from_the_header(size: tuple[int, int], monkeypatch) -> None:
+    data = _encoded(Image.new("L", size))
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("pixels decoded"))
+    with pytest.raises(images.ImageRejected, match=f"{size[0]}x{size[1]} pixels: more elongated"):
+        images.decode_image(data)
+
+
+def test_oversized_images_are_refused_from_the_header(monkeypatch) -> None:
+    monkeypatch.setattr(images, "MAX_PIXELS", 100)
+    with pytest.raises(images.ImageRejected, match="20x10 pixels: empty or over the limit of 100 pixels"):
+        images.decode_image(_jpeg(20, 10))
+
+
+def test_a_single_colour_output_is_refused() -> None:
+    with pytest.raises(images.ImageRejected, match=r"single colour \(255, 255, 255\)"):
+        images.check_not_blank(Image.new("RGB", (8, 8), "white"))
+    photo = _gradient("RGB")
+    assert images.check_not_blank(photo) is photo
+
+
+@pytest.mark.parametrize("size", [0, -5, True])
+def test_a_size_that_is_not_positive_is_refused(size) -> None:
+    with pytest.raises(ValueError, match="--size .*positive number of pixels"):
+        images.check_size(size)
+
+
+def test_broken_packages_and_odd_entries_are_explained(tmp_path: Path) -> None:
+    (tmp_path / "fake.hdf5").write_text("<html>not hdf5</html>")
+    (tmp_path / "fake.zip").write_bytes(b"PK\x03\x04broken")
+    with pytest.raises(ValueError, match="fake.hdf5: not a readable HDF5 file"):
+        images.open_package(tmp_path / "fake.hdf5")
+    with pytest.raises(ValueError, match="fake.zip: not a readable ZIP"):
+        images.open_package(tmp_path / "fake.zip")
+    images.write_hdf5(RECORDS, tmp_path / "nested.hdf5")
+    with h5py.File(tmp_path / "nested.hdf5", "a") as file:
+        file[images.HDF5_GROUP].create_group("group.jpg")
+    package = images.open_package(tmp_path / "nested.hdf5")
+    try:
+        with pytest.raises(ValueError, match="'group.jpg' in .*nested.hdf5 is a Group, not an image dataset"):
+            package.read("group.jpg")
+    finally:
+        package.close()

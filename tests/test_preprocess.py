@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import zipfile
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -185,3 +187,57 @@ def test_unknown_format_is_refused(tmp_path):
     with pytest.raises(ValueError, match="format"):
         preprocess.package_targets(tmp_path, "original_256", ("tar",))
     assert os.listdir(tmp_path) == []
+
+
+def test_a_size_that_is_not_positive_is_refused_before_any_work(tmp_path, originals, capsys):
+    source, _ = originals
+    for command in ("resize", "crop"):
+        argv = [command, "--input", str(source), "--output", str(tmp_path / "out"), "--size", "0", "--workers", "1"]
+        assert cli.main(argv) == 2
+        assert "--size 0: give the shorter side as a positive number of pixels" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_settings_are_recorded_and_a_rerun_with_others_is_refused_or_redone(tmp_path, originals):
+    source, _ = originals
+    out = tmp_path / "out"
+    preprocess.resize_package(source, out, ("folder", "zip"), workers=1, size=64)
+    recorded = json.loads(preprocess.settings_path(out, "original_256").read_text())
+    assert recorded == {"stage": "resize", "size": 64, "jpeg_quality": images.JPEG_QUALITY}
+    with pytest.raises(ValueError, match="original_256 was made with .*'size': 64.*not .*'size': 96.*--redo"):
+        preprocess.resize_package(source, out, ("folder", "zip"), workers=1, size=96)
+    assert min(Image.open(next((out / "images" / "original_256").rglob("*.jpg"))).size) == 64
+    redone = preprocess.resize_package(source, out, ("folder", "zip"), workers=1, size=96, redo=True)
+    assert (redone.written, redone.already_done) == (8, 0)
+    package = images.open_package(out / "original_256.zip")
+    sizes = {min(images.decode_image(package.read(f, c)).size) for c, f in package.names()}
+    package.close()
+    folder_sizes = {min(Image.open(p).size) for p in (out / "images" / "original_256").rglob("*.jpg")}
+    assert sizes == folder_sizes == {96}
+    assert json.loads(preprocess.settings_path(out, "original_256").read_text())["size"] == 96
+
+
+def test_unreadable_entries_of_an_hdf5_package_are_listed_and_the_rest_done(tmp_path, originals):
+    _, records = originals
+    elongated = io.BytesIO()
+    Image.new("L", (1, 12000)).save(elongated, format="PNG")
+    grey16 = io.BytesIO()
+    Image.fromarray(np.tile(np.linspace(0, 65535, 400), (300, 1)).astype(np.uint16)).save(grey16, format="PNG")
+    odd = [
+        images.ImageRecord(1, "elongated.png", elongated.getvalue()),
+        images.ImageRecord(1, "blank.jpg", jpeg(Image.new("RGB", (400, 300), "white"))),
+        images.ImageRecord(1, "grey16.png", grey16.getvalue()),
+        images.ImageRecord(1, "notes.txt", b"field notes"),
+    ]
+    images.write_hdf5([*records[:3], *odd], tmp_path / "in.hdf5")
+    with h5py.File(tmp_path / "in.hdf5", "a") as file:
+        file[images.HDF5_GROUP].create_group("nested.jpg")
+    result = preprocess.resize_package(tmp_path / "in.hdf5", tmp_path / "out", ("hdf5",), workers=1)
+    problems = result.problems.set_index("file")["problem"]
+    assert sorted(problems.index) == ["blank.jpg", "elongated.png", "nested.jpg", "notes.txt"]
+    assert "more elongated" in problems["elongated.png"] and "single colour" in problems["blank.jpg"]
+    assert "not an image dataset" in problems["nested.jpg"] and "not an image" in problems["notes.txt"]
+    package = images.open_package(tmp_path / "out" / "original_256.hdf5")
+    grey = np.asarray(images.decode_image(package.read("grey16.png")).convert("L"))
+    package.close()
+    assert result.images == 4 and grey[:, :5].mean() < 20 and grey[:, -5:].mean() > 235

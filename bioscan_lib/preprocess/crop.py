@@ -295,9 +295,23 @@ class SpecimenCropper:
             raise ValueError(f"unknown detector {detector!r}; choose one of {DETECTORS}")
         if detector == "detr" and checkpoint is None:
             raise ValueError("the detr detector needs --checkpoint (the published crop tool weights)")
+        images.check_size(size)
         self.detector, self.checkpoint = detector, checkpoint
         self.size, self.crop_ratio, self.equal_extend = size, crop_ratio, equal_extend
         self._detr: DetrDetector | None = None
+
+    def settings(self) -> dict[str, object]:
+        """What decides the output, recorded beside it."""
+        checkpoint = Path(self.checkpoint).name if self.checkpoint else None
+        return {
+            "stage": "crop",
+            "detector": self.detector,
+            "checkpoint": checkpoint,
+            "size": self.size,
+            "crop_ratio": self.crop_ratio,
+            "equal_extend": self.equal_extend,
+            "jpeg_quality": images.JPEG_QUALITY,
+        }
 
     def find(self, rgb: np.ndarray) -> Box | None:
         """The specimen's box in the pixels of `rgb`."""
@@ -329,7 +343,7 @@ class SpecimenCropper:
             source = images.decode_image(data, shorter_side=needed)
             scale = round(look.width * look_scale) / source.width
         region = cut_padded(source, Box(*(round(value / scale) for value in crop)))
-        return images.encode_jpeg(images.resize_shorter_side(region, self.size)), crop
+        return images.encode_jpeg(images.check_not_blank(images.resize_shorter_side(region, self.size))), crop
 
 
 def draw_box(image: Image.Image, box: Box, colour: tuple[int, int, int] = (220, 30, 30), width: int = 3) -> Image.Image:

@@ -21,6 +21,12 @@ HDF5_GROUP = "bioscan_dataset"
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 JPEG_QUALITY = 90
 REDUCING_GAP = 1.5  # resize: box-reduce by a whole factor first, leaving at least this much to the Lanczos filter
+MAX_PIXELS = 64_000_000  # an image larger than this is refused before decoding (full-size photographs: 6.2 M)
+MAX_ASPECT = 10.0  # nor one whose longer side exceeds this many times the shorter (published: 4:3)
+
+
+class ImageRejected(ValueError):
+    """An image refused whole: too large, too elongated, or decoded to a single colour."""
 
 
 class ImageRecord(NamedTuple):
@@ -80,7 +86,10 @@ class ZipPackage:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.archive = zipfile.ZipFile(self.path)
+        try:
+            self.archive = zipfile.ZipFile(self.path)
+        except (zipfile.BadZipFile, OSError) as error:
+            raise ValueError(f"{self.path}: not a readable ZIP ({error}); download or write it again") from error
         self.members = {self._key(n): n for n in self.archive.namelist() if not n.endswith("/")}
 
     @staticmethod
@@ -106,13 +115,16 @@ class Hdf5Package:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.file = h5py.File(self.path, "r")
+        try:
+            self.file = h5py.File(self.path, "r")
+        except OSError as error:
+            raise ValueError(f"{self.path}: not a readable HDF5 file ({error}); download or write it again") from error
         if HDF5_GROUP not in self.file:
             raise ValueError(f"{self.path}: no group {HDF5_GROUP!r}; not a BIOSCAN-1M HDF5 package")
         self.group = self.file[HDF5_GROUP]
 
     def read(self, image_file: str, chunk_number: int = 0) -> bytes:
-        return self.group[image_file][()].tobytes()
+        return _dataset_bytes(self.group, image_file)
 
     def contains(self, image_file: str, chunk_number: int = 0) -> bool:
         return image_file in self.group
@@ -167,7 +179,15 @@ class PhotoSource:
             return (self.path / name).read_bytes()
         if self.kind == "zip":
             return self._open().read(name)
-        return self._open()[HDF5_GROUP][name][()].tobytes()
+        return _dataset_bytes(self._open()[HDF5_GROUP], name)
+
+
+def _dataset_bytes(group: h5py.Group, name: str) -> bytes:
+    """The bytes of one image dataset of an HDF5 group; a nested group or other object is refused."""
+    item = group[name]
+    if not isinstance(item, h5py.Dataset):
+        raise ValueError(f"{name!r} in {group.file.filename} is a {type(item).__name__}, not an image dataset")
+    return item[()].tobytes()
 
 
 def missing_package_message(path: str | os.PathLike) -> str:
@@ -224,19 +244,65 @@ def write_hdf5(
     return count
 
 
+def check_size(size: int) -> int:
+    """A shorter side asked for (resize, crop), refused unless a positive number of pixels."""
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ValueError(f"--size {size!r}: give the shorter side as a positive number of pixels (e.g. 256)")
+    return size
+
+
+def check_dimensions(size: tuple[int, int]) -> None:
+    """Refuse an image of more than MAX_PIXELS pixels or more elongated than MAX_ASPECT, before any pixel is decoded."""
+    width, height = size
+    if width < 1 or height < 1 or width * height > MAX_PIXELS:
+        raise ImageRejected(f"{width}x{height} pixels: empty or over the limit of {MAX_PIXELS:,} pixels")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageRejected(f"{width}x{height} pixels: more elongated than {MAX_ASPECT:g}:1")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """An image of any mode as 8-bit RGB: 16- and 32-bit and float values scaled to 0-255 (not clipped), transparency
+    laid on white, palettes and CMYK converted."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode == "F" and values.min() >= 0 and values.max() <= 1:
+            values = values * 255
+        elif image.mode.startswith("I;16") or (values.min() >= 0 and values.max() <= 65535 and values.max() > 255):
+            values = values / 257
+        elif values.min() < 0 or values.max() > 255:
+            values = (values - values.min()) * (255 / max(values.max() - values.min(), 1e-12))
+        return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L").convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def check_not_blank(image: Image.Image) -> Image.Image:
+    """The image, unless every pixel has the same colour (a failed decode or conversion), which is refused."""
+    extrema = image.getextrema()
+    if all(low == high for low, high in extrema):
+        raise ImageRejected(f"a single colour {tuple(low for low, _ in extrema)} throughout: blank output")
+    return image
+
+
 def decode_image(data: bytes, shorter_side: int | None = None) -> Image.Image:
-    """Decode JPEG bytes to an RGB image, applying any EXIF orientation.
+    """Decode encoded image bytes (any mode Pillow reads) to an RGB image, applying any EXIF orientation; its size is
+    checked from the header first (`check_dimensions`).
 
     With `shorter_side`, a JPEG is decoded at the smallest of its 1/2, 1/4, 1/8 scales that keeps the
     shorter side at least that long (Pillow's `draft`, much faster than a full decode).
     """
     image = Image.open(io.BytesIO(data))
+    check_dimensions(image.size)
     if shorter_side and shorter_side < min(image.size):
         ratio = shorter_side / min(image.size)
         image.draft(image.mode, (math.ceil(image.width * ratio), math.ceil(image.height * ratio)))
     image.load()
     ImageOps.exif_transpose(image, in_place=True)
-    return image if image.mode == "RGB" else image.convert("RGB")
+    return to_rgb(image)
 
 
 def resize_shorter_side(image: Image.Image, size: int = 256) -> Image.Image:

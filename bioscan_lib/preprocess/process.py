@@ -8,6 +8,7 @@ left behind marks an interrupted run, which the next run finishes.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import shutil
@@ -23,7 +24,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from bioscan_lib.core.files import atomic_path
+from bioscan_lib.core.files import atomic_path, write_text_atomic
 from bioscan_lib.preprocess import FORMATS
 from bioscan_lib.preprocess import packages as images
 from bioscan_lib.preprocess.crop import Box, SpecimenCropper, box_contains, box_iou, draw_box, enlarge_box
@@ -32,7 +33,9 @@ Transform = Callable[[bytes], tuple[bytes, tuple | None]]
 PROBLEM_COLUMNS = ["file", "problem"]
 BOX_COLUMNS = ["image_file", "left", "top", "right", "bottom", "width", "height"]
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+READ_ERRORS = (OSError, KeyError, ValueError, TypeError)
 BATCH_SIZE = 32
+SETTINGS_SUFFIX = "_settings.json"
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,16 @@ class Resizer:
 
     size: int = 256
 
+    def __post_init__(self) -> None:
+        images.check_size(self.size)
+
+    def settings(self) -> dict[str, object]:
+        """What decides the output, recorded beside it."""
+        return {"stage": "resize", "size": self.size, "jpeg_quality": images.JPEG_QUALITY}
+
     def __call__(self, data: bytes) -> tuple[bytes, None]:
         image = images.decode_image(data, shorter_side=self.size)
-        return images.encode_jpeg(images.resize_shorter_side(image, self.size)), None
+        return images.encode_jpeg(images.check_not_blank(images.resize_shorter_side(image, self.size))), None
 
 
 @dataclass
@@ -92,6 +102,8 @@ def describe_problem(error: BaseException) -> str:
     """A short, stable description of why an image could not be processed."""
     if isinstance(error, UnidentifiedImageError):
         return "not an image (unrecognised format)"
+    if isinstance(error, images.ImageRejected):
+        return f"refused: {error}"
     text = str(error).split(" (")[0] if "truncated" in str(error) else str(error)
     return f"cannot decode ({type(error).__name__}: {text})"
 
@@ -113,7 +125,11 @@ def _process_batch(batch: list[tuple[int, str]]) -> tuple[list[tuple[str, str]],
     reader, staging, transform = _WORKER["reader"], _WORKER["staging"], _WORKER["transform"]
     problems, boxes = [], []
     for chunk_number, image_file in batch:
-        data = reader.read(image_file, chunk_number)
+        try:
+            data = reader.read(image_file, chunk_number)
+        except READ_ERRORS as error:
+            problems.append((image_file, f"cannot read ({type(error).__name__}: {error})"))
+            continue
         if not data:
             problems.append((image_file, "empty file (0 bytes)"))
             continue
@@ -269,6 +285,7 @@ def process_package(
         reader.close()
     if not names:
         raise ValueError(f"{source}: no images found; give a folder of part<N>/ folders, a published .zip or an .hdf5")
+    _check_settings(dataset_dir, package, targets, staging, transform, redo)
     journal = Path(f"{boxes_csv}.journal") if boxes_csv else None
     known_boxes = _read_boxes(Path(boxes_csv), journal) if boxes_csv else None
     todo = names if redo else _not_done(names, staging, targets, set(known_boxes["image_file"]) if boxes_csv else None)
@@ -299,6 +316,33 @@ def process_package(
         problems=problems_table,
         boxes=boxes_table if boxes_csv else None,
     )
+
+
+def settings_path(dataset_dir: str | os.PathLike, package: str) -> Path:
+    """The JSON beside a package's outputs recording the settings they were made with."""
+    return Path(dataset_dir) / f"{package}{SETTINGS_SUFFIX}"
+
+
+def _check_settings(
+    dataset_dir: Path, package: str, targets: dict[str, Path], staging: Path, transform: Transform, redo: bool
+) -> None:
+    """Record the transform's settings beside the outputs; outputs made with other settings are refused, or removed
+    first with `redo`, so a package never mixes images made two ways."""
+    wanted = transform.settings() if hasattr(transform, "settings") else {}
+    record = settings_path(dataset_dir, package)
+    before = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
+    if before is not None and before != wanted:
+        if not redo:
+            raise ValueError(
+                f"{record}: {package} was made with {before}, not {wanted}; rerun with --redo to remake it with the "
+                "new settings, or write it elsewhere (--output or --package)."
+            )
+        for path in {*targets.values(), staging}:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+    write_text_atomic(record, json.dumps(wanted, indent=1, sort_keys=True) + "\n")
 
 
 def _not_done(
