@@ -460,7 +460,11 @@ def _predict(arguments: argparse.Namespace) -> int:
     _check_output_file(arguments.output, "--output")
     table = predict_photographs(arguments.run, arguments.input, arguments.crop, arguments.top_k, arguments.threshold)
     path = write_csv(table, arguments.output)
-    print(f"{len(table)} photographs labelled, {int(table['uncertain'].sum())} flagged uncertain; written to {path}")
+    unread = int((table["problem"] != "").sum())
+    print(
+        f"{len(table) - unread} photographs labelled, {int(table['uncertain'].sum()) - unread} flagged uncertain, "
+        f"{unread} could not be read (see the problem column); written to {path}"
+    )
     return 0
 
 

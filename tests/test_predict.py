@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from PIL import Image
 from tiny_run import TINY
 
 from bioscan_lib import cli
@@ -139,3 +140,25 @@ def test_an_output_folder_is_refused_before_any_work(
     monkeypatch.setattr(predict, "predict_photographs", lambda *arguments: 1 / 0)
     assert cli.main(["predict", "--run", str(run_dir), "--input", str(photos), "--output", str(tmp_path)]) == 2
     assert "is a folder; give the file to write" in capsys.readouterr().err
+
+
+def test_unreadable_photographs_are_listed_and_the_rest_labelled(run_dir: Path, photos: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    shutil.copytree(photos, folder)
+    good = next(folder.rglob("*.jpg")).read_bytes()
+    (folder / "truncated.jpg").write_bytes(good[: len(good) // 3])
+    (folder / "notes.jpg").write_text("not a photograph")
+    Image.new("L", (1, 12000)).save(folder / "thin.png")
+    out = tmp_path / "labels.csv"
+    argv = ["predict", "--run", str(run_dir), "--input", str(folder), "--output", str(out), "--threshold", "0.1"]
+    assert cli.main(argv) == 0
+    written = pd.read_csv(out).set_index("image_file")
+    assert len(written) == 11
+    problems = written["problem"].dropna()
+    assert sorted(problems.index) == ["notes.jpg", "thin.png", "truncated.jpg"]
+    assert "not an image" in problems["notes.jpg"] and "more elongated" in problems["thin.png"]
+    assert written.loc[problems.index, "label_1"].isna().all() and written["label_1"].notna().sum() == 8
+    scores = predict.heldout_scores(
+        pd.read_csv(out), pd.DataFrame({"image_file": written.index, "order": "Diptera", "seen_order": True})
+    )
+    assert scores.set_index("measure").loc["photographs of known orders", "value"] == 8

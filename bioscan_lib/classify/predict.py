@@ -22,6 +22,7 @@ from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.paths import resolve_path
 from bioscan_lib.preprocess.crop import SpecimenCropper
 from bioscan_lib.preprocess.packages import PhotoSource, decode_image
+from bioscan_lib.preprocess.process import DECODE_ERRORS, READ_ERRORS, describe_problem
 from bioscan_lib.split.rules import split_folder
 
 THRESHOLD_FILE = "confidence_threshold.json"
@@ -46,17 +47,32 @@ class PhotoDataset:
         data = self.source.read(self.names[index])
         return decode_image(self.cropper(data)[0] if self.cropper else data)
 
+    def problem(self, index: int) -> str:
+        """Why a photograph cannot be labelled (unreadable, not an image, refused), or "" when it can."""
+        try:
+            self.image(index)
+        except (*DECODE_ERRORS, *READ_ERRORS) as error:
+            return describe_problem(error)
+        return ""
+
     def __getitem__(self, index: int):
-        return self.transform(self.image(index)), index
+        """The transformed photograph and its index; an unreadable one gives a black stand-in and -(index + 1)."""
+        try:
+            return self.transform(self.image(index)), index
+        except (*DECODE_ERRORS, *READ_ERRORS):
+            return self.transform(Image.new("RGB", (8, 8))), -(index + 1)
 
 
 def full_size_side(photos: PhotoSource, image_size: int) -> int | None:
     """The shorter side of the first photographs when it is far above the model's input size, else None."""
     sides = []
     for name in photos.names()[:FULL_SIZE_PROBES]:
-        with Image.open(io.BytesIO(photos.read(name))) as image:  # the header only: no pixel is decoded
-            sides.append(min(image.size))
-    side = min(sides)
+        try:
+            with Image.open(io.BytesIO(photos.read(name))) as image:  # the header only: no pixel is decoded
+                sides.append(min(image.size))
+        except (*DECODE_ERRORS, *READ_ERRORS):  # listed as a problem when labelled
+            continue
+    side = min(sides, default=0)
     return side if side >= FULL_SIZE_FACTOR * image_size else None
 
 
@@ -68,13 +84,14 @@ def run_classes(run_dir: str | os.PathLike) -> list[str]:
     return json.loads(info.read_text())["classes"]
 
 
-def _probabilities(run_dir: Path, dataset, batch_size: int, workers: int) -> np.ndarray:
-    """Softmax probabilities of the run's best checkpoint over a dataset, in order."""
+def _probabilities(run_dir: Path, dataset, batch_size: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax probabilities of the run's best checkpoint over a dataset, in order, and the second item of each
+    sample (negative for a photograph that could not be read)."""
 
     runtime = start_runtime(read_run_config(run_dir))
     model, _ = load_best(run_dir, len(run_classes(run_dir)), runtime)
-    logits, _ = predict(model, make_loader(dataset, batch_size, workers), runtime, description="labelling")
-    return softmax(logits)
+    logits, targets = predict(model, make_loader(dataset, batch_size, workers), runtime, description="labelling")
+    return softmax(logits), targets
 
 
 def confidence_threshold(
@@ -98,7 +115,7 @@ def confidence_threshold(
         config.package,
         eval_transform(config.image_size, config.crop_size, config.normalize),
     )
-    confidence = _probabilities(run_dir, dataset, batch_size, workers).max(axis=1)
+    confidence = _probabilities(run_dir, dataset, batch_size, workers)[0].max(axis=1)
     threshold = float(np.quantile(confidence, 1.0 - CONFIDENT_SHARE))
     write_text_atomic(
         stored,
@@ -120,7 +137,8 @@ def predict_photographs(
     batch_size: int = 64,
     workers: int = 0,
 ) -> pd.DataFrame:
-    """One row per photograph: the top-k labels and probabilities, the confidence and the uncertainty flag."""
+    """One row per photograph: the top-k labels and probabilities, the confidence, the uncertainty flag, and why it
+    could not be labelled (`problem`, empty for those labelled; their labels are left empty)."""
 
     run_dir = Path(run_dir)
     config, classes = read_run_config(run_dir), run_classes(run_dir)
@@ -134,17 +152,28 @@ def predict_photographs(
     dataset = PhotoDataset(
         photos, photos.names(), eval_transform(config.image_size, config.crop_size, config.normalize), crop
     )
-    probabilities = _probabilities(run_dir, dataset, batch_size, workers)
+    probabilities, indices = _probabilities(run_dir, dataset, batch_size, workers)
+    unread = indices < 0
     k = min(top_k, len(classes))
     ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
     table = pd.DataFrame({"image_file": dataset.names})
     for rank in range(k):
-        table[f"label_{rank + 1}"] = [classes[i] for i in ranked[:, rank]]
-        table[f"probability_{rank + 1}"] = probabilities[np.arange(len(table)), ranked[:, rank]]
+        table[f"label_{rank + 1}"] = [None if bad else classes[i] for i, bad in zip(ranked[:, rank], unread)]
+        table[f"probability_{rank + 1}"] = np.where(
+            unread, np.nan, probabilities[np.arange(len(table)), ranked[:, rank]]
+        )
     table["confidence"] = table["probability_1"]
     limit = confidence_threshold(run_dir, batch_size, workers) if threshold is None else threshold
-    table["uncertain"] = table["confidence"] < limit
+    table["uncertain"] = (table["confidence"] < limit) | unread
+    table["problem"] = [dataset.problem(index) if bad else "" for index, bad in enumerate(unread)]
     return table
+
+
+def labelled(predictions: pd.DataFrame) -> pd.DataFrame:
+    """The rows of photographs that could be labelled (no `problem`)."""
+    if "problem" not in predictions:
+        return predictions
+    return predictions[predictions["problem"].fillna("") == ""]
 
 
 def with_truth(predictions: pd.DataFrame, labels: pd.DataFrame, label_column: str = "order") -> pd.DataFrame:
@@ -164,7 +193,7 @@ def heldout_scores(predictions: pd.DataFrame, labels: pd.DataFrame, label_column
     """Accuracy on photographs of known classes, flag rates (percent), and how well low confidence singles out
     the unseen classes: AUROC, and recall (the share of them flagged) at the chosen threshold."""
 
-    merged = with_truth(predictions, labels, label_column)
+    merged = with_truth(labelled(predictions), labels, label_column)
     seen = merged[f"seen_{label_column}"].astype(bool)
     auroc = roc_auc_score(~seen, -merged["confidence"]) if seen.any() and (~seen).any() else np.nan
     return pd.DataFrame(
@@ -207,7 +236,7 @@ def gallery(
     table has the truth (`with_truth`), a tick or a cross and the true label; wrong ones titled in red."""
 
     photos = PhotoSource(source)
-    shown = predictions.head(count)
+    shown = labelled(predictions).head(count)
     dataset = PhotoDataset(photos, shown["image_file"].tolist(), transform=None, crop=crop)
     figure = image_grid([dataset.image(i) for i in range(len(shown))], [_gallery_title(r) for r in shown.itertuples()])
     wrong = ~shown["correct"] if "correct" in shown else shown["uncertain"]
