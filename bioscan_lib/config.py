@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -79,6 +81,32 @@ class TrainConfig:
                 f"epochs, batch_size and crop_size must be positive and crop_size <= image_size; got "
                 f"{self.epochs}, {self.batch_size}, {self.crop_size} and {self.image_size}."
             )
+        problems = self._problems()
+        if problems:
+            raise ValueError(problems[0])
+
+    def _problems(self) -> list[str]:
+        """One line per parameter out of its range, naming the option and what it accepts."""
+        numbers = {"lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay}
+        numbers |= {"lr_gamma": self.lr_gamma, "focal_gamma": self.focal_gamma}
+        problems = [f"--{k.replace('_', '-')} {v!r}: not a finite number" for k, v in numbers.items() if not _finite(v)]
+        checks = [
+            (self.lr > 0, f"--lr {self.lr!r}: the learning rate must be above 0"),
+            (0 <= self.momentum < 1, f"--momentum {self.momentum!r}: must be at least 0 and below 1"),
+            (self.weight_decay >= 0, f"--weight-decay {self.weight_decay!r}: must be 0 or more"),
+            (0 < self.lr_gamma <= 1, f"--lr-gamma {self.lr_gamma!r}: must be above 0 and at most 1"),
+            (self.focal_gamma >= 0, f"--focal-gamma {self.focal_gamma!r}: must be 0 or more"),
+            (bool(self.topk) and min(self.topk) >= 1, f"--topk {self.topk}: every k must be 1 or more"),
+            (all(m >= 1 for m in self.lr_milestones), f"--lr-milestones {self.lr_milestones}: epochs from 1"),
+            (self.precise_bn_batches >= 0, f"--precise-bn-batches {self.precise_bn_batches}: must be 0 or more"),
+            (self.workers >= 0, f"--workers {self.workers}: must be 0 or more"),
+            (self.threads is None or self.threads >= 1, f"--threads {self.threads}: must be 1 or more"),
+            (
+                bool(re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device)),
+                f"--device {self.device!r}: choose auto, cpu, cuda or cuda:N",
+            ),
+        ]
+        return problems or [message for passed, message in checks if not passed]
 
     @property
     def run_name(self) -> str:
@@ -89,6 +117,10 @@ class TrainConfig:
     def run_folder(self) -> Path:
         """`<output_dir>/runs/<run name>`."""
         return resolve_path(self.output_dir) / "runs" / self.run_name
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)

@@ -142,3 +142,86 @@ def test_precise_batch_norm_leaves_the_training_trajectory_unchanged(small_sampl
     weights = [key for key in first if "running" not in key and "num_batches" not in key]
     assert all(torch.equal(first[key], second[key]) for key in weights)
     assert not all(torch.equal(first[key], second[key]) for key in first if "running_mean" in key)
+
+
+def _tiny_argv(small_sample: Path, out: Path, *extra: str) -> list[str]:
+    options = [
+        f"--{k.replace('_', '-')}={v}"
+        for k, v in TINY.items()
+        if k not in ("pretrained", "lr_milestones", "topk", "profile")
+    ]
+    return ["train", "--quiet", "--no-pretrained", "--epochs", "1", "--data-root", str(small_sample), "--output-dir",
+            str(out), *options, *extra]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--topk", "0"], "--topk [0]: every k must be 1 or more"),
+        (["--lr", "nan"], "--lr nan: not a finite number"),
+        (["--lr", "-0.1"], "--lr -0.1: the learning rate must be above 0"),
+        (["--momentum", "1.5"], "--momentum 1.5: must be at least 0 and below 1"),
+        (["--device", "gpu"], "--device 'gpu': choose auto, cpu, cuda or cuda:N"),
+        (["--device", "cuda"], "--device cuda: no CUDA GPU is visible"),
+    ],
+)
+def test_bad_parameters_are_refused_in_one_line_before_any_work(
+    small_sample: Path, tmp_path: Path, capsys, monkeypatch, extra: list[str], message: str
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    from bioscan_lib import cli
+
+    assert cli.main(_tiny_argv(small_sample, tmp_path / "out", *extra)) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_a_nan_loss_stops_the_run_without_a_checkpoint_and_a_corrected_rerun_works(
+    small_sample: Path, output_dir: Path, monkeypatch
+) -> None:
+    config = tiny_config(small_sample, linked_output(output_dir, "nan"), epochs=1)
+    proper = train.loss_function
+    monkeypatch.setattr(train, "loss_function", lambda *args: lambda logits, y: proper(*args)(logits, y) * math.nan)
+    with pytest.raises(train.TrainingDiverged, match="loss diverged in epoch 1 \\(train nan.*Lower --lr"):
+        train.train(config, progress=False)
+    assert not (config.run_folder / "best.pt").exists() and not (config.run_folder / "last.pt").exists()
+    monkeypatch.setattr(train, "loss_function", proper)
+    assert train.read_summary(train.train(config, progress=False))["epoch"].tolist() == [1]
+
+
+def test_a_diverging_loss_stops_the_run(small_sample: Path, output_dir: Path) -> None:
+    rows = [{"epoch": 1, "train_loss": 2.0, "val_loss": 2.1}, {"epoch": 2, "train_loss": 900.0, "val_loss": 1e4}]
+    with pytest.raises(train.TrainingDiverged, match="epoch 2 \\(train 900"):
+        train._check_losses(rows, output_dir, tiny_config(small_sample, output_dir))
+    train._check_losses(rows[:1], output_dir, tiny_config(small_sample, output_dir))
+
+
+def test_a_corrupt_or_foreign_last_checkpoint_says_how_to_restart(small_sample: Path, output_dir: Path) -> None:
+    config = tiny_config(small_sample, linked_output(output_dir, "broken"), epochs=1)
+    folder = train.train(config, progress=False)
+    other = train.train(
+        dataclasses.replace(config, output_dir=str(linked_output(output_dir, "other")), lr=0.01), progress=False
+    )
+    longer = dataclasses.replace(config, epochs=2)
+    intact = (folder / "last.pt").read_bytes()
+    (folder / "last.pt").write_bytes(intact[: len(intact) // 2])
+    with pytest.raises(ValueError, match="last.pt: not a readable torch file.*Or delete .*last.pt to train this run"):
+        train.train(longer, progress=False)
+    (folder / "last.pt").write_bytes((other / "last.pt").read_bytes())
+    with pytest.raises(ValueError, match="last.pt: cannot resume from it .*other parameters \\(lr\\).*delete"):
+        train.train(longer, progress=False)
+    (folder / "last.pt").unlink()
+    assert train.read_summary(train.train(longer, progress=False))["epoch"].tolist() == [1, 2]
+
+
+def test_a_full_disk_while_saving_gives_one_line(small_sample: Path, tmp_path: Path, output_dir, capsys, monkeypatch):
+    def full_disk(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . PytorchStreamWriter failed writing file")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    from bioscan_lib import cli
+
+    assert cli.main(_tiny_argv(small_sample, linked_output(output_dir, "full"))) == 1
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "could not write best.pt" in error and "resumes from its last" in error

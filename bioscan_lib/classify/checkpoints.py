@@ -184,10 +184,10 @@ def export_checkpoint(run: str | os.PathLike, output: str | os.PathLike) -> Path
     best_path = run / CHECKPOINT_BEST
     if not best_path.is_file():
         raise FileNotFoundError(f"{best_path} not found; train the run first (`bioscan-repro train` or notebook 06).")
-    best = torch.load(best_path, map_location="cpu", weights_only=True)
+    best = load_checkpoint_file(best_path, "best checkpoint of a run")
     optimizer = {}
     if (run / CHECKPOINT_LAST).is_file():
-        last = torch.load(run / CHECKPOINT_LAST, map_location="cpu", weights_only=True)
+        last = load_checkpoint_file(run / CHECKPOINT_LAST, "last checkpoint of a run")
         optimizer = last["optimizer"] if int(last["epoch"]) == int(best["epoch"]) else {}
     output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(output) as temporary, temporary.open("wb") as stream:  # a stream: same weights, same bytes

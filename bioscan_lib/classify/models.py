@@ -10,6 +10,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from bioscan_lib.core.checkpoint_files import load_checkpoint_file
+
 STATE_DICT_KEYS = ("state_dict", "model", "model_state_dict")
 
 
@@ -21,7 +23,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         state = load_file(path)
     else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_checkpoint_file(path, "weights file")
         for key in STATE_DICT_KEYS:
             if isinstance(state, dict) and isinstance(state.get(key), dict):
                 state = state[key]

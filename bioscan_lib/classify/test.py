@@ -26,6 +26,7 @@ from bioscan_lib.classify.train import (
     read_run_config,
     start_runtime,
 )
+from bioscan_lib.core.checkpoint_files import load_checkpoint_file
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.outputs import save_figure, write_csv
 from bioscan_lib.core.reference import published
@@ -48,7 +49,7 @@ def load_best(folder: str | os.PathLike, n_classes: int, runtime):
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; train the run first (`bioscan-repro train` or notebook 06).")
     model = create_model(read_run_config(folder).model, n_classes, pretrained=False)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_checkpoint_file(path, "best checkpoint of a run")
     model.load_state_dict(state["model"])
     model = model.to(runtime.device)
     return model.to(memory_format=torch.channels_last) if runtime.channels_last else model, int(state["epoch"])

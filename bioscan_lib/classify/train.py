@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 import os
 import random
 import time
@@ -30,6 +31,7 @@ from bioscan_lib.classify import data
 from bioscan_lib.classify.models import create_model
 from bioscan_lib.classify.plots import learning_curves
 from bioscan_lib.config import LOSSES, TrainConfig, config_from
+from bioscan_lib.core.checkpoint_files import CheckpointError, load_checkpoint_file
 from bioscan_lib.core.files import atomic_path, write_text_atomic
 from bioscan_lib.core.outputs import save_figure
 from bioscan_lib.core.paths import resolve_path
@@ -38,6 +40,11 @@ from bioscan_lib.split.rules import read_class_list, split_folder
 RUNTIME_KEYS = {"workers", "threads", "device", "epochs", "profile", "data_root", "output_dir"}
 CHECKPOINT_LAST, CHECKPOINT_BEST = "last.pt", "best.pt"
 PARAMS_FILE, INFO_FILE, SUMMARY_FILE = "params.yaml", "run_info.json", "summary.csv"
+DIVERGENCE_FACTOR = 100.0  # a training loss this many times the first epoch's counts as diverged
+
+
+class TrainingDiverged(ValueError):
+    """The loss became NaN, infinite or far above its start: the run stops without saving the epoch."""
 
 
 def read_run_config(folder: str | os.PathLike) -> TrainConfig:
@@ -101,6 +108,8 @@ def start_runtime(config: TrainConfig) -> Runtime:
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if config.threads:
         torch.set_num_threads(config.threads)
+    if config.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {config.device}: no CUDA GPU is visible to torch; use --device cpu or auto.")
     use_cuda = config.device.startswith("cuda") or (config.device == "auto" and torch.cuda.is_available())
     if use_cuda:
         device = torch.device(config.device if ":" in config.device else f"cuda:{local_rank}")
@@ -204,7 +213,13 @@ def predict(
     return torch.cat(outputs).numpy(), torch.cat(targets).numpy()
 
 
+def run_parameters(config: TrainConfig) -> dict[str, Any]:
+    """The parameters that decide a run's weights (not where or how fast it runs), kept in its checkpoints."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if k not in RUNTIME_KEYS}
+
+
 def _check_resumable(folder: Path, config: TrainConfig) -> None:
+    """Refuse a folder holding epochs trained with other parameters; one without a saved epoch is started over."""
     if not (folder / PARAMS_FILE).is_file():
         return
     before = dataclasses.asdict(read_run_config(folder))
@@ -213,7 +228,9 @@ def _check_resumable(folder: Path, config: TrainConfig) -> None:
             f"{folder} holds a run imported from {before['imported_from']}, not trained by the suite; train into "
             "another folder (change the seed) or delete it."
         )
-    changed = sorted(k for k, v in dataclasses.asdict(config).items() if k not in RUNTIME_KEYS and before.get(k) != v)
+    if not (folder / CHECKPOINT_LAST).is_file():
+        return
+    changed = sorted(k for k, v in run_parameters(config).items() if before.get(k) != v)
     if changed:
         raise ValueError(
             f"{folder} was trained with other parameters ({', '.join(changed)}); "
@@ -223,8 +240,16 @@ def _check_resumable(folder: Path, config: TrainConfig) -> None:
 
 def _save_checkpoint(path: Path, **content) -> None:
 
-    with atomic_path(path) as temporary:
-        torch.save(content, temporary)
+    try:
+        with atomic_path(path) as temporary:
+            torch.save(content, temporary)
+    except (OSError, RuntimeError) as error:  # torch reports a failed write as RuntimeError
+        raise OSError(
+            getattr(error, "errno", None) or 0,
+            f"could not write {path.name} ({str(error).splitlines()[0][:160]}); free some space or fix the folder's "
+            "permissions, then run again: the run resumes from its last saved epoch",
+            str(path),
+        ) from error
 
 
 def build_datasets(config: TrainConfig, splits: tuple[str, ...]) -> dict[str, Any]:
@@ -270,7 +295,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     classes = class_names(config)
     ks = [k for k in config.topk if k <= len(classes)]
     model, optimizer, scheduler = _optimisation(config, len(classes), runtime)
-    start_epoch, best_top1, rows = _resume(folder, model, optimizer, scheduler, runtime)
+    start_epoch, best_top1, rows = _resume(folder, model, optimizer, scheduler, run_parameters(config))
     network = DistributedDataParallel(model) if runtime.world_size > 1 else model
     generator = torch.Generator()
     sampler = (
@@ -322,10 +347,11 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
                 "seconds": time.perf_counter() - started,
             }
         )
+        _check_losses(rows, folder, config)
         epochs.set_postfix(val_top1=f"{validated['top1']:.3f}")
         improved, best_top1 = validated["top1"] > best_top1, max(best_top1, validated["top1"])
         if runtime.main:
-            _save_epoch(folder, model, optimizer, scheduler, rows, best_top1, improved)
+            _save_epoch(folder, model, optimizer, scheduler, rows, best_top1, improved, run_parameters(config))
     if runtime.main:
         _save_learning_curves(folder)
     if runtime.world_size > 1:
@@ -349,21 +375,54 @@ def _optimisation(config: TrainConfig, n_classes: int, runtime: Runtime) -> tupl
     return model, optimizer, torch.optim.lr_scheduler.MultiStepLR(optimizer, config.lr_milestones, config.lr_gamma)
 
 
-def _resume(folder: Path, model, optimizer, scheduler, runtime: Runtime) -> tuple[int, float, list[dict]]:
+def _check_losses(rows: list[dict], folder: Path, config: TrainConfig) -> None:
+    """Stop a run whose latest epoch's loss is NaN, infinite, or DIVERGENCE_FACTOR times its first epoch's."""
+    last, first = rows[-1], rows[0]["train_loss"]
+    losses = (last["train_loss"], last["val_loss"])
+    if all(math.isfinite(loss) for loss in losses) and last["train_loss"] <= DIVERGENCE_FACTOR * max(first, 1e-3):
+        return
+    raise TrainingDiverged(
+        f"{config.run_name}: the loss diverged in epoch {last['epoch']} (train {losses[0]:.4g}, validation "
+        f"{losses[1]:.4g}); nothing of that epoch was saved. Lower --lr (now {config.lr:g}) and train again: "
+        f"delete {folder} to start over."
+    )
+
+
+def _resume(folder: Path, model, optimizer, scheduler, parameters: dict[str, Any]) -> tuple[int, float, list[dict]]:
     """Load `last.pt` if there is one: the epochs done, the best validation top-1 and the summary rows so far."""
 
-    if not (folder / CHECKPOINT_LAST).is_file():
+    path = folder / CHECKPOINT_LAST
+    if not path.is_file():
         return 0, -1.0, []
-    state = torch.load(folder / CHECKPOINT_LAST, map_location=runtime.device, weights_only=True)
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    done = int(state["epoch"])
+    restart = f"delete {path} to train this run again from its first epoch (or delete {folder})"
+    try:
+        state = load_checkpoint_file(path, "last checkpoint of a run")
+        if state.get("parameters", parameters) != parameters:
+            changed = sorted(k for k, v in parameters.items() if state["parameters"].get(k) != v)
+            raise ValueError(f"it was saved by a run with other parameters ({', '.join(changed)})")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        done = int(state["epoch"])
+    except CheckpointError as error:
+        raise ValueError(f"{error} Or {restart}.") from error
+    except (AttributeError, KeyError, RuntimeError, TypeError, ValueError) as error:
+        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise ValueError(f"{path}: cannot resume from it ({reason}); {restart}.") from error
     rows = pd.read_csv(folder / SUMMARY_FILE).query("epoch <= @done").to_dict("records")
     return done, float(state["best_top1"]), rows
 
 
-def _save_epoch(folder: Path, model, optimizer, scheduler, rows: list[dict], best_top1: float, improved: bool) -> None:
+def _save_epoch(
+    folder: Path,
+    model,
+    optimizer,
+    scheduler,
+    rows: list[dict],
+    best_top1: float,
+    improved: bool,
+    parameters: dict[str, Any],
+) -> None:
     """best.pt if the epoch improved, then the summary, then last.pt (a resume drops summary rows past last.pt)."""
     epoch = rows[-1]["epoch"]
     if improved:
@@ -377,6 +436,7 @@ def _save_epoch(folder: Path, model, optimizer, scheduler, rows: list[dict], bes
         scheduler=scheduler.state_dict(),
         epoch=epoch,
         best_top1=best_top1,
+        parameters=parameters,
     )
 
 

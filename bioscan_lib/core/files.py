@@ -21,8 +21,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield temporary
         os.replace(temporary, final)
     finally:
-        if temporary.exists():
-            temporary.unlink()
+        with contextlib.suppress(OSError):  # on a read-only or vanished folder, the first error is the one to tell
+            temporary.unlink(missing_ok=True)
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
