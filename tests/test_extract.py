@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import stat
 import zipfile
 
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 
 from bioscan_lib.dataset.metadata import COLUMNS, SPLIT_COLUMNS
+from bioscan_lib.download import extract
 from bioscan_lib.download.extract import UnsafeArchiveError, check_extraction, extract_zip, images_folder
 from bioscan_lib.preprocess.packages import zip_member
 
@@ -102,3 +104,53 @@ def test_a_broken_zip_says_what_to_do(tmp_path):
     archive.write_bytes(b"PK not really")
     with pytest.raises(ValueError, match="not a readable ZIP.*download it again"):
         extract_zip(archive, tmp_path, progress=False)
+
+
+def _member(name: str) -> str:
+    return zip_member("original_256", 1, name)
+
+
+def test_a_zip_bomb_is_refused_before_anything_is_written(tmp_path):
+    archive = tmp_path / "original_256.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as bomb:
+        with bomb.open(_member("a.jpg"), "w") as member:
+            for _ in range(300):
+                member.write(bytes(1 << 20))
+    assert archive.stat().st_size < 400_000
+    with pytest.raises(ValueError, match="'.*a.jpg' would inflate from .* to 314,572,800 bytes.*ZIP bomb"):
+        extract_zip(archive, tmp_path / "root", progress=False)
+    assert not (tmp_path / "root").exists()
+
+
+def test_more_than_the_free_space_is_refused(tmp_path, monkeypatch):
+    archive = tmp_path / "original_256.zip"
+    _zip(archive, {_member("a.jpg"): b"x" * 5000})
+    monkeypatch.setattr(extract.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 4000))
+    with pytest.raises(ValueError, match="unpacks to 5,000 bytes but .* has 4,000 bytes free; free some space"):
+        extract_zip(archive, tmp_path / "root", progress=False)
+    assert not (tmp_path / "root").exists()
+
+
+def test_empty_archives_and_duplicate_names_are_explained(tmp_path):
+    empty = tmp_path / "original_256.zip"
+    _zip(empty, {})
+    with pytest.raises(ValueError, match="original_256.zip: the archive holds no files"):
+        extract_zip(empty, tmp_path, progress=False)
+    twice = tmp_path / "cropped_256.zip"
+    with zipfile.ZipFile(twice, "w") as archive, pytest.warns(UserWarning, match="Duplicate name"):
+        archive.writestr(_member("a.jpg"), b"first")
+        archive.writestr(_member("a.jpg"), b"second")
+    with pytest.raises(ValueError, match="1 member name\\(s\\) appear more than once, e.g. '.*a.jpg'"):
+        extract_zip(twice, tmp_path, progress=False)
+    assert not images_folder(tmp_path).exists()
+
+
+def test_a_crc_error_is_explained_and_leaves_no_file(tmp_path):
+    archive = tmp_path / "original_256.zip"
+    _zip(archive, {_member("a.jpg"): b"specimen" * 100})
+    data = bytearray(archive.read_bytes())
+    data[data.index(b"specimen") + 3] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="'.*a.jpg' is corrupt \\(Bad CRC-32.*download it again"):
+        extract_zip(archive, tmp_path, progress=False)
+    assert not [path for path in images_folder(tmp_path).rglob("*") if path.is_file()]

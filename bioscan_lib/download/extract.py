@@ -7,6 +7,8 @@ import re
 import shutil
 import stat
 import zipfile
+import zlib
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -21,6 +23,10 @@ from bioscan_lib.download.catalog import DATASET_FOLDER
 
 MEMBER_LAYOUT = re.compile(r"bioscan/images/(?P<package>[A-Za-z0-9_]+)/part(?P<part>\d+)/(?P<file>[^/]+)")
 PART_ARCHIVE = re.compile(r"bioscan_images_[a-z_]+_part\d+\.zip")
+MAX_RATIO = 50  # uncompressed / compressed size beyond which a member is taken for a ZIP bomb (JPEGs are ~1)
+RATIO_FLOOR = 1 << 20  # members smaller than this are not held to the ratio
+FREE_SPACE_MARGIN = 1.05  # the free space must exceed what the archive unpacks to by 5 %
+COPY_BLOCK = 1 << 20
 
 
 class UnsafeArchiveError(ValueError):
@@ -90,6 +96,7 @@ def extract_zip(archive: str | os.PathLike, root: str | os.PathLike, progress: b
         raise ValueError(f"{archive}: not a readable ZIP ({error}); delete it and download it again") from error
     with handle:
         members = [info for info in handle.infolist() if not info.is_dir()]
+        check_members(members, archive, root)
         targets = [member_target(info, root, archive) for info in members]  # every member checked before writing
         written = 0
         for info, (target, _, _) in tqdm(
@@ -97,8 +104,7 @@ def extract_zip(archive: str | os.PathLike, root: str | os.PathLike, progress: b
         ):
             if target.is_file() and target.stat().st_size == info.file_size:
                 continue
-            with handle.open(info) as source, atomic_path(target) as temporary, open(temporary, "wb") as sink:
-                shutil.copyfileobj(source, sink, 1 << 20)
+            _extract_member(handle, info, target, archive)
             written += 1
     packages = sorted({package for _, package, _ in targets})
     if len(packages) > 1:
@@ -112,6 +118,49 @@ def extract_zip(archive: str | os.PathLike, root: str | os.PathLike, progress: b
         written,
         len(members) - written,
     )
+
+
+def check_members(members: list[zipfile.ZipInfo], archive: Path, root: Path) -> None:
+    """Refuse, before anything is written, an archive with no files, a name twice, a member inflating more than
+    MAX_RATIO times (a ZIP bomb), or more to unpack than the free space under `root`."""
+    if not members:
+        raise ValueError(f"{archive}: the archive holds no files; delete it and download it again")
+    twice = [name for name, count in Counter(info.filename for info in members).items() if count > 1]
+    if twice:
+        raise ValueError(
+            f"{archive}: {len(twice)} member name(s) appear more than once, e.g. {twice[0]!r}; the archive is "
+            "malformed: download it again"
+        )
+    for info in members:
+        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise ValueError(
+                f"{archive}: member {info.filename!r} would inflate from {info.compress_size:,} to "
+                f"{info.file_size:,} bytes (over {MAX_RATIO}x); refusing a likely ZIP bomb, nothing extracted"
+            )
+    total = sum(info.file_size for info in members)
+    existing = next(folder for folder in (root, *root.parents) if folder.exists())
+    free = shutil.disk_usage(existing).free
+    if total * FREE_SPACE_MARGIN > free:
+        raise ValueError(
+            f"{archive}: unpacks to {total:,} bytes but {existing} has {free:,} bytes free; free some space or "
+            "extract to another --root, nothing extracted"
+        )
+
+
+def _extract_member(handle: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, archive: Path) -> None:
+    """Copy one member to `target` through a temporary name, at most its declared size, its CRC checked."""
+    try:
+        with handle.open(info) as source, atomic_path(target) as temporary, open(temporary, "wb") as sink:
+            copied = 0
+            while block := source.read(COPY_BLOCK):
+                copied += len(block)
+                if copied > info.file_size:
+                    raise zipfile.BadZipFile(f"more than its declared {info.file_size:,} bytes")
+                sink.write(block)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+        raise ValueError(
+            f"{archive}: member {info.filename!r} is corrupt ({error}); delete the archive and download it again"
+        ) from error
 
 
 def extract_archives(
