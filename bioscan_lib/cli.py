@@ -639,6 +639,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"bioscan-repro {arguments.command}: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"bioscan-repro {arguments.command}: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
     except OSError as error:  # a full disk, a read-only or forbidden folder
         where = f"{error.filename}: " if error.filename else ""
         print(f"bioscan-repro {arguments.command}: {where}{error.strerror or error}", file=sys.stderr)

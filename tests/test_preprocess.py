@@ -5,11 +5,18 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 from PIL import Image
 
@@ -241,3 +248,79 @@ def test_unreadable_entries_of_an_hdf5_package_are_listed_and_the_rest_done(tmp_
     grey = np.asarray(images.decode_image(package.read("grey16.png")).convert("L"))
     package.close()
     assert result.images == 4 and grey[:, :5].mean() < 20 and grey[:, -5:].mean() > 235
+
+
+SLOW_RESIZER = """
+import sys
+import time
+
+from bioscan_lib import cli
+from bioscan_lib.preprocess import process
+
+
+class SlowResizer(process.Resizer):
+    def __call__(self, data):
+        time.sleep(0.05)
+        return super().__call__(data)
+
+
+if __name__ == "__main__":
+    process.Resizer = SlowResizer
+    sys.exit(cli.main(["resize", "--input", sys.argv[1], "--output", sys.argv[2], "--size", "32", "--workers", "2"]))
+"""
+
+
+def _slow_resize(tmp_path) -> tuple[subprocess.Popen, Path]:
+    """A resize of 256 small photographs by two workers at 20 images a second each, in a child process."""
+    records = [images.ImageRecord(1 + k // 128, f"P{k:04d}.jpg", jpeg(photo(64, 48, seed=k))) for k in range(256)]
+    images.write_folder(records, tmp_path / "in")
+    (tmp_path / "slow_resize.py").write_text(SLOW_RESIZER)
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, str(tmp_path / "slow_resize.py"), str(tmp_path / "in"), str(tmp_path / "out")]
+    child = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    staged = tmp_path / "out" / "images" / "original_256"
+    deadline = time.monotonic() + 60
+    while len(list(staged.rglob("*.jpg"))) < 40 and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.1)
+    return child, staged
+
+
+def test_ctrl_c_stops_a_resize_within_seconds_and_the_rerun_finishes(tmp_path):
+    child, staged = _slow_resize(tmp_path)
+    interrupted = time.monotonic()
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=30)
+    assert time.monotonic() - interrupted < 5
+    assert child.returncode == 130 and stderr.strip().splitlines()[-1].endswith("run the same command again to resume")
+    done = len(list(staged.rglob("*.jpg")))
+    assert 40 <= done < 256 and not list(staged.rglob("*.partial"))
+    rerun = preprocess.resize_package(tmp_path / "in", tmp_path / "out", ("folder",), workers=1, size=32)
+    assert (rerun.already_done, rerun.written) == (done, 256 - done)
+
+
+def test_workers_end_when_their_parent_is_killed(tmp_path):
+    child, _ = _slow_resize(tmp_path)
+    workers = psutil.Process(child.pid).children(recursive=True)
+    assert len(workers) >= 2
+    child.kill()
+    child.communicate(timeout=30)
+    _, alive = psutil.wait_procs(workers, timeout=5)
+    assert not alive
+
+
+def test_batches_are_queued_a_few_per_worker_not_all_at_once(tmp_path, originals, monkeypatch):
+    source, _ = originals
+    outstanding, peak = set(), []
+
+    class CountingPool(ProcessPoolExecutor):
+        def submit(self, *args, **kwargs):
+            future = super().submit(*args, **kwargs)
+            outstanding.add(future)
+            future.add_done_callback(outstanding.discard)
+            peak.append(len(outstanding))
+            return future
+
+    monkeypatch.setattr(preprocess, "ProcessPoolExecutor", CountingPool)
+    monkeypatch.setattr(preprocess, "BATCH_SIZE", 1)
+    result = preprocess.resize_package(source, tmp_path / "out", ("folder",), workers=2, size=32)
+    assert result.written == 8 and len(peak) == 8 and max(peak) <= 2 * preprocess.BATCHES_PER_WORKER

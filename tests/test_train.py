@@ -6,8 +6,10 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -150,8 +152,9 @@ def _tiny_argv(small_sample: Path, out: Path, *extra: str) -> list[str]:
         for k, v in TINY.items()
         if k not in ("pretrained", "lr_milestones", "topk", "profile")
     ]
+    lists = ["--lr-milestones", *map(str, TINY["lr_milestones"]), "--topk", *map(str, TINY["topk"])]
     return ["train", "--quiet", "--no-pretrained", "--epochs", "1", "--data-root", str(small_sample), "--output-dir",
-            str(out), *options, *extra]  # fmt: skip
+            str(out), *options, *lists, *extra]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -225,3 +228,20 @@ def test_a_full_disk_while_saving_gives_one_line(small_sample: Path, tmp_path: P
     assert cli.main(_tiny_argv(small_sample, linked_output(output_dir, "full"))) == 1
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and "could not write best.pt" in error and "resumes from its last" in error
+
+
+def test_ctrl_c_stops_training_within_seconds_and_the_run_resumes(small_sample: Path, output_dir: Path) -> None:
+    out = linked_output(output_dir, "interrupted")
+    command = [sys.executable, "-m", "bioscan_lib", *_tiny_argv(small_sample, out, "--epochs", "3")]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    last = out / "runs" / "large_insect_order_test_resnet_ce_s3" / "last.pt"
+    deadline = time.monotonic() + 240
+    while not last.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    interrupted = time.monotonic()
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=60)
+    assert time.monotonic() - interrupted < 5
+    assert child.returncode == 130 and stderr.strip().splitlines()[-1].endswith("run the same command again to resume")
+    config = tiny_config(small_sample, out, epochs=3)
+    assert train.read_summary(train.train(config, progress=False))["epoch"].tolist() == [1, 2, 3]

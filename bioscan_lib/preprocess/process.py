@@ -8,13 +8,17 @@ left behind marks an interrupted run, which the next run finishes.
 
 from __future__ import annotations
 
+import ctypes
+import itertools
 import json
 import multiprocessing
 import os
 import shutil
+import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +39,8 @@ BOX_COLUMNS = ["image_file", "left", "top", "right", "bottom", "width", "height"
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 READ_ERRORS = (OSError, KeyError, ValueError, TypeError)
 BATCH_SIZE = 32
+BATCHES_PER_WORKER = 2  # batches queued per worker process at most: enough to keep it busy, little to cancel
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
 SETTINGS_SUFFIX = "_settings.json"
 
 
@@ -116,6 +122,16 @@ def _start_worker(source: str, staging: str, transform: Transform) -> None:
     _WORKER.update(reader=images.open_package(source), staging=Path(staging), transform=transform)
 
 
+def _start_pool_worker(parent: int, source: str, staging: str, transform: Transform) -> None:
+    """A pool worker: ended by Linux when its parent dies, deaf to Ctrl-C (the parent cancels and waits for it)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+    _start_worker(source, staging, transform)
+
+
 def _stop_worker() -> None:
     _WORKER.pop("reader").close()
 
@@ -171,7 +187,7 @@ def _run_batches(
     the bar counts the `done` images too; boxes are appended to `journal` batch by batch, so an interrupted run keeps
     what it found."""
     problems, boxes = [], []
-    batches = list(_batches(todo, BATCH_SIZE))
+    batches = _batches(todo, BATCH_SIZE)
     if journal is not None and not journal.exists():
         journal.parent.mkdir(parents=True, exist_ok=True)
         journal.write_text(",".join(BOX_COLUMNS) + "\n")
@@ -198,13 +214,23 @@ def _run_batches(
             with ProcessPoolExecutor(
                 workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker,
-                initargs=(str(source), str(staging), transform),
+                initializer=_start_pool_worker,
+                initargs=(os.getpid(), str(source), str(staging), transform),
             ) as pool:
-                futures = {pool.submit(_process_batch, batch): len(batch) for batch in batches}
-                for future in as_completed(futures):
-                    collect(future.result())
-                    progress.update(futures[future])
+                pending: dict = {}
+                try:
+                    while True:
+                        for batch in itertools.islice(batches, workers * BATCHES_PER_WORKER - len(pending)):
+                            pending[pool.submit(_process_batch, batch)] = len(batch)
+                        if not pending:
+                            break
+                        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in finished:
+                            collect(future.result())
+                            progress.update(pending.pop(future))
+                except KeyboardInterrupt:  # only the batches being processed finish; what they wrote is kept
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
     return problems, boxes
 
 
