@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -14,7 +16,7 @@ from tiny_run import TINY
 from bioscan_lib import cli
 from bioscan_lib.classify import predict, train
 from bioscan_lib.config import TrainConfig
-from bioscan_lib.preprocess.packages import PhotoSource
+from bioscan_lib.preprocess.packages import HDF5_GROUP, PhotoSource
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +164,19 @@ def test_unreadable_photographs_are_listed_and_the_rest_labelled(run_dir: Path, 
         pd.read_csv(out), pd.DataFrame({"image_file": written.index, "order": "Diptera", "seen_order": True})
     )
     assert scores.set_index("measure").loc["photographs of known orders", "value"] == 8
+
+
+def test_an_hdf5_source_with_a_nested_group_or_no_hdf5_at_all(run_dir: Path, photos: Path, tmp_path: Path, capsys):
+    source = tmp_path / "photos.hdf5"
+    with h5py.File(source, "w") as file:
+        group = file.create_group(HDF5_GROUP)
+        for photo in sorted(photos.rglob("*.jpg"))[:2]:
+            group[photo.name] = np.frombuffer(photo.read_bytes(), dtype=np.uint8)
+        group.create_group("nested.jpg")
+    table = predict.predict_photographs(run_dir, source, threshold=0.1).set_index("image_file")
+    assert table["label_1"].notna().sum() == 2
+    assert "not an image dataset" in table.loc["nested.jpg", "problem"]
+    (tmp_path / "fake.hdf5").write_text("<html>not an HDF5 file</html>")
+    argv = ["predict", "--run", str(run_dir), "--input", str(tmp_path / "fake.hdf5"), "--output", str(tmp_path / "o")]
+    assert cli.main(argv) == 2
+    assert "fake.hdf5: not a readable HDF5 file" in capsys.readouterr().err

@@ -324,3 +324,12 @@ def test_batches_are_queued_a_few_per_worker_not_all_at_once(tmp_path, originals
     monkeypatch.setattr(preprocess, "BATCH_SIZE", 1)
     result = preprocess.resize_package(source, tmp_path / "out", ("folder",), workers=2, size=32)
     assert result.written == 8 and len(peak) == 8 and max(peak) <= 2 * preprocess.BATCHES_PER_WORKER
+
+
+def test_crop_settings_are_recorded_and_other_ones_refused(tmp_path, originals):
+    source, _ = originals
+    preprocess.crop_package(source, tmp_path / "out", ("hdf5",), workers=1, size=48)
+    recorded = json.loads(preprocess.settings_path(tmp_path / "out", "cropped_256").read_text())
+    assert (recorded["stage"], recorded["detector"], recorded["size"]) == ("crop", "builtin", 48)
+    with pytest.raises(ValueError, match="cropped_256 was made with .*'size': 48.*rerun with --redo"):
+        preprocess.crop_package(source, tmp_path / "out", ("hdf5",), workers=1, size=64)

@@ -245,3 +245,15 @@ def test_ctrl_c_stops_training_within_seconds_and_the_run_resumes(small_sample: 
     assert child.returncode == 130 and stderr.strip().splitlines()[-1].endswith("run the same command again to resume")
     config = tiny_config(small_sample, out, epochs=3)
     assert train.read_summary(train.train(config, progress=False))["epoch"].tolist() == [1, 2, 3]
+
+
+def test_a_read_only_run_folder_gives_one_line(small_sample: Path, output_dir: Path, capsys, monkeypatch) -> None:
+    def read_only(path, text):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(train, "write_text_atomic", read_only)
+    from bioscan_lib import cli
+
+    assert cli.main(_tiny_argv(small_sample, linked_output(output_dir, "read_only"))) == 1
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and error.endswith("params.yaml: Permission denied")

@@ -153,7 +153,10 @@ class PhotoSource:
 
     def _open(self):
         if self._handle is None or self._owner != os.getpid():
-            self._handle = zipfile.ZipFile(self.path) if self.kind == "zip" else h5py.File(self.path, "r")
+            try:
+                self._handle = zipfile.ZipFile(self.path) if self.kind == "zip" else h5py.File(self.path, "r")
+            except (zipfile.BadZipFile, OSError) as error:
+                raise ValueError(f"{self.path}: not a readable {self.kind.upper()} file ({error})") from error
             self._owner = os.getpid()
         return self._handle
 
