@@ -518,3 +518,13 @@ def test_a_folder_that_cannot_be_written_gives_one_line_from_the_cli(tmp_path, c
     message = capsys.readouterr().err.strip().splitlines()
     assert message[-1].startswith("cropped_256.zip: could not write in") and error.strerror in message[-1]
     assert "Free some space or fix the folder's permissions" in message[-1]
+
+
+def test_a_file_without_checksum_or_announced_size_is_not_accepted(server, tmp_path):
+    final = tmp_path / "file.jsonld"
+    server.routes["/file.jsonld"] = Route(body=b'{"@graph": []}', length=False)
+    with pytest.raises(DownloadError, match="file.jsonld.*unverifiable twice.*announced no size"):
+        fetch_file([server.url("/file.jsonld")], final, settings=FAST)
+    assert not final.exists()
+    server.routes["/file.jsonld"] = Route(body=b'{"@graph": []}')
+    assert fetch_file([server.url("/file.jsonld")], final, settings=FAST).size == 14

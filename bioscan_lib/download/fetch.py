@@ -42,6 +42,7 @@ LOOPBACK_PREFIX = "loopback:"
 MAX_CONFIRMATION_PAGES = 2
 MAX_PAGE_BYTES = 1 << 20
 WEB_SCHEMES = ("http", "https")
+SELF_CHECKING = (".zip", ".hdf5")  # formats whose completeness the content check itself proves
 HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")
 
 
@@ -285,14 +286,19 @@ def _verification_problem(
     partial: Path, name: str, md5: str | None, got_md5: str, announced: int | None
 ) -> tuple[str, str] | None:
     """Why a complete download is not the file (what, details): md5 mismatch where one is published, else a size
-    other than the host announced or broken content; None when it passes."""
+    other than the host announced, broken content, or (but for ZIP and HDF5) no size announced; None when it
+    passes."""
     if md5:
         return None if got_md5 == md5 else ("md5 mismatch", f"expected {md5}, got {got_md5}")
     size = partial.stat().st_size
     if announced is not None and size != announced:
         return "size mismatch", f"the host announced {announced} bytes, got {size}"
     problem = content_problem(partial, name)
-    return ("content check failed", problem) if problem else None
+    if problem:
+        return "content check failed", problem
+    if announced is None and Path(name).suffix not in SELF_CHECKING:
+        return "unverifiable", "no checksum is published and the host announced no size"
+    return None
 
 
 def fetch_file(
