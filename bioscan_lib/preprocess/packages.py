@@ -86,10 +86,7 @@ class ZipPackage:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        try:
-            self.archive = zipfile.ZipFile(self.path)
-        except (zipfile.BadZipFile, OSError) as error:
-            raise ValueError(f"{self.path}: not a readable ZIP ({error}); download or write it again") from error
+        self.archive = zipfile.ZipFile(self.path)
         self.members = {self._key(n): n for n in self.archive.namelist() if not n.endswith("/")}
 
     @staticmethod
@@ -115,16 +112,13 @@ class Hdf5Package:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        try:
-            self.file = h5py.File(self.path, "r")
-        except OSError as error:
-            raise ValueError(f"{self.path}: not a readable HDF5 file ({error}); download or write it again") from error
+        self.file = h5py.File(self.path, "r")
         if HDF5_GROUP not in self.file:
             raise ValueError(f"{self.path}: no group {HDF5_GROUP!r}; not a BIOSCAN-1M HDF5 package")
         self.group = self.file[HDF5_GROUP]
 
     def read(self, image_file: str, chunk_number: int = 0) -> bytes:
-        return _dataset_bytes(self.group, image_file)
+        return self.group[image_file][()].tobytes()
 
     def contains(self, image_file: str, chunk_number: int = 0) -> bool:
         return image_file in self.group
@@ -147,16 +141,18 @@ class PhotoSource:
         self.kind = package_format(self.path)
         self._handle = None
         self._owner: int | None = None
+        if self.kind != "folder":
+            try:
+                self._open()
+            except (zipfile.BadZipFile, OSError) as error:
+                raise ValueError(f"{self.path}: not a readable {self.kind.upper()} file ({error})") from error
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_handle": None, "_owner": None}
 
     def _open(self):
         if self._handle is None or self._owner != os.getpid():
-            try:
-                self._handle = zipfile.ZipFile(self.path) if self.kind == "zip" else h5py.File(self.path, "r")
-            except (zipfile.BadZipFile, OSError) as error:
-                raise ValueError(f"{self.path}: not a readable {self.kind.upper()} file ({error})") from error
+            self._handle = zipfile.ZipFile(self.path) if self.kind == "zip" else h5py.File(self.path, "r")
             self._owner = os.getpid()
         return self._handle
 
@@ -182,15 +178,7 @@ class PhotoSource:
             return (self.path / name).read_bytes()
         if self.kind == "zip":
             return self._open().read(name)
-        return _dataset_bytes(self._open()[HDF5_GROUP], name)
-
-
-def _dataset_bytes(group: h5py.Group, name: str) -> bytes:
-    """The bytes of one image dataset of an HDF5 group; a nested group or other object is refused."""
-    item = group[name]
-    if not isinstance(item, h5py.Dataset):
-        raise ValueError(f"{name!r} in {group.file.filename} is a {type(item).__name__}, not an image dataset")
-    return item[()].tobytes()
+        return self._open()[HDF5_GROUP][name][()].tobytes()
 
 
 def missing_package_message(path: str | os.PathLike) -> str:
@@ -207,7 +195,10 @@ def open_package(path: str | os.PathLike) -> FolderPackage | ZipPackage | Hdf5Pa
     kind = package_format(path)
     if not Path(path).exists():
         raise FileNotFoundError(missing_package_message(path))
-    return {"folder": FolderPackage, "zip": ZipPackage, "hdf5": Hdf5Package}[kind](path)
+    try:
+        return {"folder": FolderPackage, "zip": ZipPackage, "hdf5": Hdf5Package}[kind](path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ValueError(f"{path}: not a readable {kind.upper()} file ({error}); download or write it again") from error
 
 
 def write_folder(records: Iterable[ImageRecord], root: str | os.PathLike) -> int:

@@ -37,7 +37,7 @@ Transform = Callable[[bytes], tuple[bytes, tuple | None]]
 PROBLEM_COLUMNS = ["file", "problem"]
 BOX_COLUMNS = ["image_file", "left", "top", "right", "bottom", "width", "height"]
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
-READ_ERRORS = (OSError, KeyError, ValueError, TypeError)
+READ_ERRORS = (OSError, KeyError, ValueError, TypeError, AttributeError)  # e.g. a nested group read as an image
 BATCH_SIZE = 32
 BATCHES_PER_WORKER = 2  # batches queued per worker process at most: enough to keep it busy, little to cancel
 PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
@@ -112,6 +112,33 @@ def describe_problem(error: BaseException) -> str:
         return f"refused: {error}"
     text = str(error).split(" (")[0] if "truncated" in str(error) else str(error)
     return f"cannot decode ({type(error).__name__}: {text})"
+
+
+def settings_path(dataset_dir: str | os.PathLike, package: str) -> Path:
+    """The JSON beside a package's outputs recording the settings they were made with."""
+    return Path(dataset_dir) / f"{package}{SETTINGS_SUFFIX}"
+
+
+def _check_settings(
+    dataset_dir: Path, package: str, targets: dict[str, Path], staging: Path, transform: Transform, redo: bool
+) -> None:
+    """Record the transform's settings beside the outputs; outputs made with other settings are refused, or removed
+    first with `redo`, so a package never mixes images made two ways."""
+    wanted = transform.settings() if hasattr(transform, "settings") else {}
+    record = settings_path(dataset_dir, package)
+    before = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
+    if before is not None and before != wanted:
+        if not redo:
+            raise ValueError(
+                f"{record}: {package} was made with {before}, not {wanted}; rerun with --redo to remake it with the "
+                "new settings, or write it elsewhere (--output or --package)."
+            )
+        for path in {*targets.values(), staging}:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+    write_text_atomic(record, json.dumps(wanted, indent=1, sort_keys=True) + "\n")
 
 
 _WORKER: dict[str, object] = {}
@@ -342,33 +369,6 @@ def process_package(
         problems=problems_table,
         boxes=boxes_table if boxes_csv else None,
     )
-
-
-def settings_path(dataset_dir: str | os.PathLike, package: str) -> Path:
-    """The JSON beside a package's outputs recording the settings they were made with."""
-    return Path(dataset_dir) / f"{package}{SETTINGS_SUFFIX}"
-
-
-def _check_settings(
-    dataset_dir: Path, package: str, targets: dict[str, Path], staging: Path, transform: Transform, redo: bool
-) -> None:
-    """Record the transform's settings beside the outputs; outputs made with other settings are refused, or removed
-    first with `redo`, so a package never mixes images made two ways."""
-    wanted = transform.settings() if hasattr(transform, "settings") else {}
-    record = settings_path(dataset_dir, package)
-    before = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
-    if before is not None and before != wanted:
-        if not redo:
-            raise ValueError(
-                f"{record}: {package} was made with {before}, not {wanted}; rerun with --redo to remake it with the "
-                "new settings, or write it elsewhere (--output or --package)."
-            )
-        for path in {*targets.values(), staging}:
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
-    write_text_atomic(record, json.dumps(wanted, indent=1, sort_keys=True) + "\n")
 
 
 def _not_done(
