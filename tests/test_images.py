@@ -75,37 +75,6 @@ def test_failed_write_leaves_no_package(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(
-    ("size", "expected"), [((2880, 2160), (341, 256)), ((300, 600), (256, 512)), ((256, 256), (256, 256))]
-)
-def test_resize_keeps_aspect_with_256_on_the_shorter_side(size: tuple[int, int], expected: tuple[int, int]) -> None:
-    assert images.resize_shorter_side(Image.new("RGB", size)).size == expected
-
-
-def test_decode_applies_exif_orientation_and_gives_rgb() -> None:
-    image = Image.new("L", (40, 20), 128)
-    exif = image.getexif()
-    exif[0x0112] = 6  # rotate 90 degrees on display
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", exif=exif)
-    decoded = images.decode_image(buffer.getvalue())
-    assert decoded.mode == "RGB" and decoded.size == (20, 40)
-
-
-@pytest.mark.parametrize("kind", ["folder", "zip", "hdf5"])
-def test_held_images_tells_which_images_a_package_holds(kind: str, tmp_path: Path) -> None:
-    records = [images.ImageRecord(1, "a.jpg", b"a"), images.ImageRecord(2, "b.jpg", b"b")]
-    path = {"folder": tmp_path / "pkg", "zip": tmp_path / "pkg.zip", "hdf5": tmp_path / "pkg.hdf5"}[kind]
-    {
-        "folder": images.write_folder,
-        "zip": lambda r, p: images.write_zip(r, p, "original_256"),
-        "hdf5": images.write_hdf5,
-    }[kind](records, path)
-    assert images.held_images(path, ["a.jpg", "b.jpg", "c.jpg"], [1, 2, 1]).tolist() == [True, True, False]
-    if kind != "hdf5":  # the published HDF5 keys images by file name alone
-        assert images.held_images(path, ["b.jpg"], [3]).tolist() == [False]
-
-
 def _gradient(mode: str) -> Image.Image:
     """A 60x40 horizontal ramp in `mode`, from dark to bright over the type's whole range."""
     ramp = np.tile(np.linspace(0, 1, 60), (40, 1))
@@ -178,3 +147,34 @@ def test_files_that_are_no_package_are_explained(tmp_path: Path) -> None:
         images.open_package(tmp_path / "fake.zip")
     with pytest.raises(ValueError, match="fake.hdf5: not a readable HDF5 file"):
         images.PhotoSource(tmp_path / "fake.hdf5")
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"), [((2880, 2160), (341, 256)), ((300, 600), (256, 512)), ((256, 256), (256, 256))]
+)
+def test_resize_keeps_aspect_with_256_on_the_shorter_side(size: tuple[int, int], expected: tuple[int, int]) -> None:
+    assert images.resize_shorter_side(Image.new("RGB", size)).size == expected
+
+
+def test_decode_applies_exif_orientation_and_gives_rgb() -> None:
+    image = Image.new("L", (40, 20), 128)
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif)
+    decoded = images.decode_image(buffer.getvalue())
+    assert decoded.mode == "RGB" and decoded.size == (20, 40)
+
+
+@pytest.mark.parametrize("kind", ["folder", "zip", "hdf5"])
+def test_held_images_tells_which_images_a_package_holds(kind: str, tmp_path: Path) -> None:
+    records = [images.ImageRecord(1, "a.jpg", b"a"), images.ImageRecord(2, "b.jpg", b"b")]
+    path = {"folder": tmp_path / "pkg", "zip": tmp_path / "pkg.zip", "hdf5": tmp_path / "pkg.hdf5"}[kind]
+    {
+        "folder": images.write_folder,
+        "zip": lambda r, p: images.write_zip(r, p, "original_256"),
+        "hdf5": images.write_hdf5,
+    }[kind](records, path)
+    assert images.held_images(path, ["a.jpg", "b.jpg", "c.jpg"], [1, 2, 1]).tolist() == [True, True, False]
+    if kind != "hdf5":  # the published HDF5 keys images by file name alone
+        assert images.held_images(path, ["b.jpg"], [3]).tolist() == [False]
