@@ -25,6 +25,42 @@ def _profile_option(parser: argparse.ArgumentParser, default: str = "sample") ->
     parser.add_argument("--profile", default=default, help=PROFILE_HELP)
 
 
+def _cluster_options(parser: argparse.ArgumentParser) -> None:
+    """--submit, --wait, --profile and the resources of each job (defaults: the profile's `cluster` keys)."""
+    from bioscan_lib.core.cluster import CLUSTERS, Resources
+
+    group = parser.add_argument_group(
+        "jobs through submitit", "each job requeued when pre-empted or out of time, resuming where it stopped"
+    )
+    group.add_argument("--submit", choices=CLUSTERS, help="submit one job per item to SLURM, or run them locally")
+    group.add_argument("--wait", action="store_true", help="wait for the submitted jobs and print their results")
+    group.add_argument(
+        "--profile",
+        default="paper",
+        help="params/<profile>.yaml, whose `cluster` keys give the resources (default %(default)s)",
+    )
+    defaults = Resources()
+    group.add_argument("--nodes", type=int, help=f"nodes per job (default {defaults.nodes})")
+    group.add_argument(
+        "--gpus-per-node", type=int, help=f"GPUs per node, one task each (default {defaults.gpus_per_node})"
+    )
+    group.add_argument("--cpus-per-task", type=int, help=f"CPU cores per task (default {defaults.cpus_per_task})")
+    group.add_argument("--mem-gb", type=int, help=f"memory per node in GB (default {defaults.mem_gb})")
+    group.add_argument(
+        "--timeout-min", type=int, help=f"time limit per job in minutes (default {defaults.timeout_min})"
+    )
+    group.add_argument("--partition", help="SLURM partition (default: the cluster's)")
+
+
+def _resources(arguments: argparse.Namespace):
+    """The job resources: the profile's `cluster` keys, then the flags."""
+    from bioscan_lib.config import read_profile
+    from bioscan_lib.core.cluster import RESOURCE_FIELDS, resources_from
+
+    flags = {key: getattr(arguments, key, None) for key in RESOURCE_FIELDS}
+    return resources_from(read_profile(arguments.profile).cluster, flags)
+
+
 # 01 download ----------------------------------------------------------------------------------------------------------
 
 
@@ -412,7 +448,14 @@ def _sweep(arguments: argparse.Namespace) -> int:
         print(f"wrote {len(paths)} parameter files into {arguments.folder}")
         return 0
     paths = sweep.select(arguments.folder, arguments.filter)
-    if arguments.execute:
+    if arguments.submit:
+        jobs = sweep.submit_sweep(paths, arguments.submit, _resources(arguments))
+        print("\n".join(f"{path.stem}: job {job.job_id}" for path, job in zip(paths, jobs)))
+        print(f"logs in {sweep.log_folder(paths)}")
+        if arguments.wait:
+            for job in jobs:
+                print(f"job {job.job_id} done: {job.result()}")
+    elif arguments.execute:
         sweep.execute_sweep(paths)
     else:
         print("\n".join(sweep.command(path, arguments.nproc) for path in paths))
@@ -425,8 +468,9 @@ def _add_sweep(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "sweep",
         help="the paper's 72 runs: write, list (as commands) or execute a subset",
-        description="Without --write or --execute, print one shell command per selected "
-        "run (train then test), e.g. to hand to a scheduler.",
+        description="Without --write, --execute or --submit, print one shell command per selected run (train then "
+        "test). --submit slurm submits one job per run (a job array; logs in <output_dir>/submitit/), each training "
+        "on --gpus-per-node GPUs (one task each) and requeued, resuming from last.pt, when pre-empted.",
     )
     parser.add_argument("--write", action="store_true", help="write one YAML per run into --folder")
     parser.add_argument("--execute", action="store_true", help="train and test the selected runs here, one by one")
@@ -437,9 +481,9 @@ def _add_sweep(subparsers: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="select runs, e.g. size=small loss=ce seed=1,2 model=vit_base_patch16_224",
     )
-    _profile_option(parser, "paper")
     parser.add_argument("--folder", default=SWEEP_FOLDER, help=f"where the files are (default {SWEEP_FOLDER})")
     parser.add_argument("--nproc", type=int, default=1, help="processes per run in the printed commands (torchrun)")
+    _cluster_options(parser)
     parser.set_defaults(handler=_sweep)
 
 
