@@ -211,9 +211,80 @@ def _print_stage(result) -> int:
     return 0
 
 
+def _by_parts(arguments: argparse.Namespace, stage: str) -> int:
+    """--parts and --merge: the parts here or as submitted jobs, then the packages from them."""
+    from bioscan_lib.download.catalog import parse_parts
+    from bioscan_lib.preprocess import parts as by_parts
+    from bioscan_lib.preprocess.process import summary_table
+
+    formats = tuple(arguments.formats or ["folder"])
+    if arguments.merge and arguments.submit and not arguments.wait:
+        raise ValueError("--merge after --submit needs --wait (or run --merge alone once the jobs are done)")
+    numbers = parse_parts(arguments.parts) if arguments.parts else None
+    if numbers and arguments.submit:
+        resources = _resources(arguments)
+        job = by_parts.PartJob(
+            stage,
+            str(Path(arguments.input).resolve()),
+            str(Path(arguments.output).resolve()),
+            arguments.package,
+            formats,
+            arguments.size,
+            arguments.workers or resources.cpus_per_task,
+            getattr(arguments, "detector", "builtin"),
+            getattr(arguments, "checkpoint", None),
+            arguments.redo,
+        )
+        jobs = by_parts.submit_parts(job, numbers, arguments.submit, resources)
+        if not arguments.wait:
+            print("\n".join(f"part {part}: job {job.job_id}" for part, job in zip(numbers, jobs)))
+            print(f"logs in {by_parts.parts_folder(arguments.output, arguments.package)}; then run again with --merge")
+            return 0
+        print(summary_table([job.result() for job in jobs]).to_string(index=False))
+    elif numbers:
+        transform = by_parts.stage_transform(
+            stage, arguments.size, getattr(arguments, "detector", "builtin"), getattr(arguments, "checkpoint", None)
+        )
+        results = [
+            by_parts.process_part(
+                arguments.input,
+                arguments.output,
+                arguments.package,
+                transform,
+                part,
+                formats,
+                arguments.workers,
+                boxes=stage == "crop",
+                redo=arguments.redo,
+            )
+            for part in numbers
+        ]
+        print(summary_table(results).to_string(index=False))
+    if not arguments.merge:
+        return 0
+    if numbers is None:
+        from bioscan_lib.preprocess.packages import open_package
+
+        reader = open_package(arguments.input)
+        numbers = sorted({chunk for chunk, _ in reader.names()})
+        reader.close()
+    return _print_stage(
+        by_parts.merge_parts(
+            arguments.input,
+            arguments.output,
+            arguments.package,
+            numbers,
+            formats,
+            getattr(arguments, "boxes_csv", None),
+        )
+    )
+
+
 def _resize(arguments: argparse.Namespace) -> int:
     from bioscan_lib.preprocess.process import resize_package
 
+    if arguments.parts or arguments.merge:
+        return _by_parts(arguments, "resize")
     return _print_stage(
         resize_package(
             arguments.input,
@@ -230,6 +301,8 @@ def _resize(arguments: argparse.Namespace) -> int:
 def _crop(arguments: argparse.Namespace) -> int:
     from bioscan_lib.preprocess.process import crop_package
 
+    if arguments.parts or arguments.merge:
+        return _by_parts(arguments, "crop")
     return _print_stage(
         crop_package(
             arguments.input,
@@ -266,6 +339,17 @@ def _package_options(parser: argparse.ArgumentParser, package: str) -> None:
     parser.add_argument("--size", type=int, default=256, help="shorter side in pixels (default %(default)s)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: every core)")
     parser.add_argument("--redo", action="store_true", help="process every image again, even those already written")
+    parser.add_argument(
+        "--parts",
+        help="only these parts of a folder of full-size part<N>/ folders, like 1-10,12: each part its own job, "
+        "writing its images and a record into <output>/<package>_parts/; then --merge",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="write the packages (--format) from the finished parts (--parts, default every part of --input)",
+    )
+    _cluster_options(parser)
 
 
 def _add_preprocess(subparsers: argparse._SubParsersAction) -> None:
