@@ -538,7 +538,7 @@ def _sweep(arguments: argparse.Namespace) -> int:
         print(f"logs in {sweep.log_folder(paths)}")
         if arguments.wait:
             for job in jobs:
-                print(f"job {job.job_id} done: {job.result()}")
+                print(f"job {job.job_id} done: {job.results()[0]}")
     elif arguments.execute:
         sweep.execute_sweep(paths)
     else:

@@ -42,4 +42,4 @@ def test_a_slurm_job_asks_for_the_resources_and_is_requeued_on_pre_emption(
         "--job-name=bioscan-sweep",
     ):
         assert f"#SBATCH {line}\n" in script, line
-    assert str(tmp_path / "logs" / "%j") in script
+    assert f"#SBATCH --output={tmp_path / 'logs'}/" in script  # logs beside the runs

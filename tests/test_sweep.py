@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 import types
@@ -90,12 +91,13 @@ def tiny_sweep(folder: Path, small_sample: Path, output_dir: Path, seeds: tuple[
     return folder
 
 
-def test_runs_submitted_to_the_local_executor_finish_resume_when_pre_empted_and_are_collected(
+def test_runs_submitted_to_the_local_executor_finish_resume_when_pre_empted_train_on_two_tasks_and_are_collected(
     small_sample: Path, output_with_splits, tmp_path: Path
 ) -> None:
     out = output_with_splits()
     paths = sweep.select(tiny_sweep(tmp_path, small_sample, out, (1, 2), epochs=3))
-    jobs = sweep.submit_sweep(paths, "local", Resources(cpus_per_task=1, timeout_min=5))
+    jobs = sweep.submit_sweep(paths[:1], "local", Resources(cpus_per_task=1, timeout_min=5))
+    jobs += sweep.submit_sweep(paths[1:], "local", Resources(cpus_per_task=1, timeout_min=5, processes_per_node=2))
     first_run = out / "runs" / "large_insect_order_test_resnet_ce_s1"
     deadline = time.monotonic() + 120
     while not (first_run / train.CHECKPOINT_LAST).is_file() and time.monotonic() < deadline:
@@ -103,14 +105,15 @@ def test_runs_submitted_to_the_local_executor_finish_resume_when_pre_empted_and_
     first_epoch = train.read_summary(first_run).iloc[0]
     for task in psutil.Process(jobs[0]._process.pid).children():  # the job's controller runs it as a subprocess
         task.send_signal(signal.SIGUSR2)  # what SLURM sends before pre-empting a job or at its time limit
-    assert [job.result().name for job in jobs] == [f"large_insect_order_test_resnet_ce_s{seed}" for seed in (1, 2)]
+    assert [job.results()[0].name for job in jobs] == [f"large_insect_order_test_resnet_ce_s{seed}" for seed in (1, 2)]
     assert "Calling checkpoint method" in jobs[0].stdout() and "Requeued job" in jobs[0].stdout()  # ran again ...
     assert train.read_summary(first_run).iloc[0].equals(first_epoch)  # ... resuming after epoch 1, not retraining it
     folders = test.evaluate_runs(out / "runs", progress=False)  # nothing left to test: each job tested its run
     table = test.results_table(folders)
     assert table["seed"].tolist() == [1, 2] and table["top1"].between(0, 100).all()
     assert [len(train.read_summary(folder)) for folder in folders] == [3, 3]
-    assert len(list((out / "submitit").glob("*/*_log.out"))) == 2
+    assert json.loads((folders[1] / train.INFO_FILE).read_text())["world_size"] == 2  # two tasks, torch.distributed
+    assert len(list((out / "submitit").glob("*_log.out"))) == 3
 
 
 def test_cli_submits_the_selected_runs_with_the_profile_resources_and_flags(

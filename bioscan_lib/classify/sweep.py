@@ -127,7 +127,7 @@ def log_folder(paths: list[Path]) -> Path:
 
 
 def submit_sweep(paths: list[Path], cluster: str, resources: Resources) -> list[submitit.Job]:
-    """Submit one job per run (a SLURM job array), logs under `<output_dir>/submitit/<job id>/`."""
+    """Submit one job per run (a SLURM job array), logs in `<output_dir>/submitit/`."""
     if not paths:
         raise ValueError("no run selected; loosen --filter")
     executor = make_executor(cluster, log_folder(paths), resources, "bioscan-sweep")

@@ -7,7 +7,6 @@ import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import submitit
@@ -18,7 +17,7 @@ LOG_FOLDER = "submitit"  # beside the runs (or the parts): submitit's pickles an
 
 @dataclass(frozen=True)
 class Resources:
-    """What each job asks for; with GPUs, one task (one training process) per GPU."""
+    """What each job asks for; by default one task (one training process) per GPU."""
 
     nodes: int = 1
     gpus_per_node: int = 0
@@ -27,10 +26,11 @@ class Resources:
     timeout_min: int = 24 * 60
     partition: str | None = None
     array_parallelism: int = 256
+    processes_per_node: int | None = None  # training processes per node; default one per GPU (or one)
 
     @property
     def tasks_per_node(self) -> int:
-        return max(1, self.gpus_per_node)
+        return self.processes_per_node or max(1, self.gpus_per_node)
 
 
 RESOURCE_FIELDS = {item.name for item in dataclasses.fields(Resources)}
@@ -55,7 +55,7 @@ def make_executor(cluster: str, folder: str | os.PathLike, resources: Resources,
     if cluster not in CLUSTERS:
         raise ValueError(f"--submit {cluster!r}: choose one of {', '.join(CLUSTERS)}")
     try:
-        executor = submitit.AutoExecutor(folder=Path(folder) / "%j", cluster=cluster)
+        executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
     except RuntimeError as error:  # submitit's check for srun
         raise ValueError(
             f"--submit slurm: no `srun` on this machine ({error}); submit from a SLURM login node"
