@@ -44,6 +44,9 @@ def _cluster_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--gpus-per-node", type=int, help=f"GPUs per node, one task each (default {defaults.gpus_per_node})"
     )
+    group.add_argument(
+        "--processes-per-node", type=int, help="tasks (training processes) per node (default: one per GPU, or one)"
+    )
     group.add_argument("--cpus-per-task", type=int, help=f"CPU cores per task (default {defaults.cpus_per_task})")
     group.add_argument("--mem-gb", type=int, help=f"memory per node in GB (default {defaults.mem_gb})")
     group.add_argument(

@@ -137,7 +137,7 @@ class Profile:
     refresh_threshold: bool = False
     top_k: int = 3
     gallery_count: int = 12
-    # jobs through submitit (`--submit slurm|local`): nodes, gpus_per_node, cpus_per_task, mem_gb, timeout_min, partition
+    # jobs through submitit (`--submit slurm|local`): the fields of core.cluster.Resources (gpus_per_node, partition, ...)
     cluster: dict[str, Any] = field(default_factory=dict)
 
     training: dict[str, Any] = field(default_factory=dict)  # the `train_<TrainConfig field>` keys, unprefixed

@@ -8,6 +8,7 @@ problems file, written last, marks the part finished. Submitted parts log into `
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -94,6 +95,7 @@ def process_part(
     journal = Path(f"{boxes_csv}.journal") if boxes else None
     known_boxes = _read_boxes(boxes_csv, journal) if boxes else None
     todo = names if redo else _not_done(names, staging, targets, set(known_boxes["image_file"]) if boxes else None)
+    _problems_file(dataset_dir, package, part).unlink(missing_ok=True)  # unfinished until written again
     problems, found = _run_batches(
         source,
         staging,
@@ -206,5 +208,6 @@ def submit_parts(job: PartJob, parts: list[int], cluster: str, resources: Resour
             f"{job.source} holds no images of parts {','.join(map(str, absent))}; check --input and --parts"
         )
     folder = parts_folder(job.dataset_dir, job.package) / LOG_FOLDER
-    executor = make_executor(cluster, folder, resources, f"bioscan-{job.stage}")
+    one_task = dataclasses.replace(resources, processes_per_node=1)  # a part's pool of processes uses the cores
+    executor = make_executor(cluster, folder, one_task, f"bioscan-{job.stage}")
     return submit_all(executor, job, [(part,) for part in parts])
