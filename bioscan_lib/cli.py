@@ -30,7 +30,9 @@ def _cluster_options(parser: argparse.ArgumentParser) -> None:
     from bioscan_lib.core.cluster import CLUSTERS, Resources
 
     group = parser.add_argument_group(
-        "jobs through submitit", "each job requeued when pre-empted or out of time, resuming where it stopped"
+        "jobs through submitit",
+        "each job requeued when pre-empted or out of time, resuming where it stopped; a resource flag left out "
+        "takes the profile's `cluster` key, else the default shown",
     )
     group.add_argument("--submit", choices=CLUSTERS, help="submit one job per item to SLURM, or run them locally")
     group.add_argument("--wait", action="store_true", help="wait for the submitted jobs and print their results")

@@ -208,6 +208,6 @@ def submit_parts(job: PartJob, parts: list[int], cluster: str, resources: Resour
             f"{job.source} holds no images of parts {','.join(map(str, absent))}; check --input and --parts"
         )
     folder = parts_folder(job.dataset_dir, job.package) / LOG_FOLDER
-    one_task = dataclasses.replace(resources, processes_per_node=1)  # a part's pool of processes uses the cores
+    one_task = dataclasses.replace(resources, nodes=1, processes_per_node=1)  # its pool of processes uses the cores
     executor = make_executor(cluster, folder, one_task, f"bioscan-{job.stage}")
     return submit_all(executor, job, [(part,) for part in parts])
