@@ -43,8 +43,8 @@ def _cluster_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--wait", action="store_true", help="wait for the submitted jobs and print their results")
     group.add_argument(
         "--profile",
-        default="paper",
-        help="params/<profile>.yaml, whose `cluster` keys give the resources (default %(default)s)",
+        help=f"params/<profile>.yaml, whose `cluster` keys give the resources (default {DEFAULT_PROFILE}, as for "
+        "every command)",
     )
     defaults = Resources()
     group.add_argument("--nodes", type=int, help=f"nodes per job (default {defaults.nodes})")
@@ -68,7 +68,7 @@ def _resources(arguments: argparse.Namespace):
     from bioscan_lib.core.cluster import RESOURCE_FIELDS, resources_from
 
     flags = {key: getattr(arguments, key, None) for key in RESOURCE_FIELDS}
-    return resources_from(read_profile(arguments.profile).cluster, flags)
+    return resources_from(read_profile(arguments.profile or DEFAULT_PROFILE).cluster, flags)
 
 
 # 01 download ----------------------------------------------------------------------------------------------------------
@@ -540,6 +540,8 @@ def _sweep(arguments: argparse.Namespace) -> int:
     from bioscan_lib.classify import sweep
 
     if arguments.write:
+        if not arguments.profile:
+            raise ValueError("sweep --write needs --profile: the profile the 72 files start from, e.g. --profile paper")
         paths = sweep.write_sweep(arguments.folder, arguments.profile)
         print(f"wrote {len(paths)} parameter files into {arguments.folder}")
         return 0
