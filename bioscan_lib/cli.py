@@ -30,6 +30,47 @@ def _profile_option(parser: argparse.ArgumentParser, default: str = DEFAULT_PROF
     parser.add_argument("--profile", default=default, help=PROFILE_HELP)
 
 
+def _cluster_options(parser: argparse.ArgumentParser) -> None:
+    """--submit, --wait, --profile and the resources of each job (defaults: the profile's `cluster` keys)."""
+    from bioscan_lib.core.cluster import CLUSTERS, Resources
+
+    group = parser.add_argument_group(
+        "jobs through submitit",
+        "each job requeued when pre-empted or out of time, resuming where it stopped; a resource flag left out "
+        "takes the profile's `cluster` key, else the default shown",
+    )
+    group.add_argument("--submit", choices=CLUSTERS, help="submit one job per item to SLURM, or run them locally")
+    group.add_argument("--wait", action="store_true", help="wait for the submitted jobs and print their results")
+    group.add_argument(
+        "--profile",
+        help=f"params/<profile>.yaml, whose `cluster` keys give the resources (default {DEFAULT_PROFILE}, as for "
+        "every command)",
+    )
+    defaults = Resources()
+    group.add_argument("--nodes", type=int, help=f"nodes per job (default {defaults.nodes})")
+    group.add_argument(
+        "--gpus-per-node", type=int, help=f"GPUs per node, one task each (default {defaults.gpus_per_node})"
+    )
+    group.add_argument(
+        "--processes-per-node", type=int, help="tasks (training processes) per node (default: one per GPU, or one)"
+    )
+    group.add_argument("--cpus-per-task", type=int, help=f"CPU cores per task (default {defaults.cpus_per_task})")
+    group.add_argument("--mem-gb", type=int, help=f"memory per node in GB (default {defaults.mem_gb})")
+    group.add_argument(
+        "--timeout-min", type=int, help=f"time limit per job in minutes (default {defaults.timeout_min})"
+    )
+    group.add_argument("--partition", help="SLURM partition (default: the cluster's)")
+
+
+def _resources(arguments: argparse.Namespace):
+    """The job resources: the profile's `cluster` keys, then the flags."""
+    from bioscan_lib.config import read_profile
+    from bioscan_lib.core.cluster import RESOURCE_FIELDS, resources_from
+
+    flags = {key: getattr(arguments, key, None) for key in RESOURCE_FIELDS}
+    return resources_from(read_profile(arguments.profile or DEFAULT_PROFILE).cluster, flags)
+
+
 # 01 download ----------------------------------------------------------------------------------------------------------
 
 
@@ -180,9 +221,80 @@ def _print_stage(result) -> int:
     return 0
 
 
+def _by_parts(arguments: argparse.Namespace, stage: str) -> int:
+    """--parts and --merge: the parts here or as submitted jobs, then the packages from them."""
+    from bioscan_lib.download.catalog import parse_parts
+    from bioscan_lib.preprocess import parts as by_parts
+    from bioscan_lib.preprocess.process import summary_table
+
+    formats = tuple(arguments.formats or ["folder"])
+    if arguments.merge and arguments.submit and not arguments.wait:
+        raise ValueError("--merge after --submit needs --wait (or run --merge alone once the jobs are done)")
+    numbers = parse_parts(arguments.parts) if arguments.parts else None
+    if numbers and arguments.submit:
+        resources = _resources(arguments)
+        job = by_parts.PartJob(
+            stage,
+            str(Path(arguments.input).resolve()),
+            str(Path(arguments.output).resolve()),
+            arguments.package,
+            formats,
+            arguments.size,
+            arguments.workers or resources.cpus_per_task,
+            getattr(arguments, "detector", "builtin"),
+            getattr(arguments, "checkpoint", None),
+            arguments.redo,
+        )
+        jobs = by_parts.submit_parts(job, numbers, arguments.submit, resources)
+        if not arguments.wait:
+            print("\n".join(f"part {part}: job {job.job_id}" for part, job in zip(numbers, jobs)))
+            print(f"logs in {by_parts.parts_folder(arguments.output, arguments.package)}; then run again with --merge")
+            return 0
+        print(summary_table([job.result() for job in jobs]).to_string(index=False))
+    elif numbers:
+        transform = by_parts.stage_transform(
+            stage, arguments.size, getattr(arguments, "detector", "builtin"), getattr(arguments, "checkpoint", None)
+        )
+        results = [
+            by_parts.process_part(
+                arguments.input,
+                arguments.output,
+                arguments.package,
+                transform,
+                part,
+                formats,
+                arguments.workers,
+                boxes=stage == "crop",
+                redo=arguments.redo,
+            )
+            for part in numbers
+        ]
+        print(summary_table(results).to_string(index=False))
+    if not arguments.merge:
+        return 0
+    if numbers is None:
+        from bioscan_lib.preprocess.packages import open_package
+
+        reader = open_package(arguments.input)
+        numbers = sorted({chunk for chunk, _ in reader.names()})
+        reader.close()
+    return _print_stage(
+        by_parts.merge_parts(
+            arguments.input,
+            arguments.output,
+            arguments.package,
+            numbers,
+            formats,
+            getattr(arguments, "boxes_csv", None),
+        )
+    )
+
+
 def _resize(arguments: argparse.Namespace) -> int:
     from bioscan_lib.preprocess.process import resize_package
 
+    if arguments.parts or arguments.merge:
+        return _by_parts(arguments, "resize")
     return _print_stage(
         resize_package(
             arguments.input,
@@ -199,6 +311,8 @@ def _resize(arguments: argparse.Namespace) -> int:
 def _crop(arguments: argparse.Namespace) -> int:
     from bioscan_lib.preprocess.process import crop_package
 
+    if arguments.parts or arguments.merge:
+        return _by_parts(arguments, "crop")
     return _print_stage(
         crop_package(
             arguments.input,
@@ -235,6 +349,17 @@ def _package_options(parser: argparse.ArgumentParser, package: str) -> None:
     parser.add_argument("--size", type=int, default=256, help="shorter side in pixels (default %(default)s)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: every core)")
     parser.add_argument("--redo", action="store_true", help="process every image again, even those already written")
+    parser.add_argument(
+        "--parts",
+        help="only these parts of a folder of full-size part<N>/ folders, like 1-10,12: each part its own job, "
+        "writing its images and a record into <output>/<package>_parts/; then --merge",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="write the packages (--format) from the finished parts (--parts, default every part of --input)",
+    )
+    _cluster_options(parser)
 
 
 def _add_preprocess(subparsers: argparse._SubParsersAction) -> None:
@@ -415,11 +540,20 @@ def _sweep(arguments: argparse.Namespace) -> int:
     from bioscan_lib.classify import sweep
 
     if arguments.write:
+        if not arguments.profile:
+            raise ValueError("sweep --write needs --profile: the profile the 72 files start from, e.g. --profile paper")
         paths = sweep.write_sweep(arguments.folder, arguments.profile)
         print(f"wrote {len(paths)} parameter files into {arguments.folder}")
         return 0
     paths = sweep.select(arguments.folder, arguments.filter)
-    if arguments.execute:
+    if arguments.submit:
+        jobs = sweep.submit_sweep(paths, arguments.submit, _resources(arguments))
+        print("\n".join(f"{path.stem}: job {job.job_id}" for path, job in zip(paths, jobs)))
+        print(f"logs in {sweep.log_folder(paths)}")
+        if arguments.wait:
+            for job in jobs:
+                print(f"job {job.job_id} done: {job.results()[0]}")
+    elif arguments.execute:
         sweep.execute_sweep(paths)
     else:
         print("\n".join(sweep.command(path, arguments.nproc) for path in paths))
@@ -432,8 +566,9 @@ def _add_sweep(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "sweep",
         help="the paper's 72 runs: write, list (as commands) or execute a subset",
-        description="Without --write or --execute, print one shell command per selected "
-        "run (train then test), e.g. to hand to a scheduler.",
+        description="Without --write, --execute or --submit, print one shell command per selected run (train then "
+        "test). --submit slurm submits one job per run (a job array; logs in <output_dir>/submitit/), each training "
+        "on --gpus-per-node GPUs (one task each) and requeued, resuming from last.pt, when pre-empted.",
     )
     parser.add_argument("--write", action="store_true", help="write one YAML per run into --folder")
     parser.add_argument("--execute", action="store_true", help="train and test the selected runs here, one by one")
@@ -444,9 +579,9 @@ def _add_sweep(subparsers: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="select runs, e.g. size=small loss=ce seed=1,2 model=vit_base_patch16_224",
     )
-    _profile_option(parser, "paper")
     parser.add_argument("--folder", default=SWEEP_FOLDER, help=f"where the files are (default {SWEEP_FOLDER})")
     parser.add_argument("--nproc", type=int, default=1, help="processes per run in the printed commands (torchrun)")
+    _cluster_options(parser)
     parser.set_defaults(handler=_sweep)
 
 

@@ -170,6 +170,8 @@ class Profile:
     study_conditions: bool = False  # sample: trace the held-out drop to the imaging settings (notebook 08)
     top_k: int = 3
     gallery_count: int = 12
+    # jobs through submitit (`--submit slurm|local`): the fields of core.cluster.Resources (gpus_per_node, partition, ...)
+    cluster: dict[str, Any] = field(default_factory=dict)
 
     training: dict[str, Any] = field(default_factory=dict)  # the `train_<TrainConfig field>` keys, unprefixed
 

@@ -48,9 +48,9 @@ def test_every_command_taking_a_profile_defaults_to_the_sample(monkeypatch: pyte
     commands = cli.build_parser()._subparsers._group_actions[0].choices
     for name, parser in commands.items():
         option = next((a for a in parser._actions if "--profile" in a.option_strings), None)
-        if option is None or name in ("train", "sweep"):
+        if option is None or name == "train":
             continue
-        assert option.default == cli.DEFAULT_PROFILE, name
+        assert option.default in (cli.DEFAULT_PROFILE, None), name
         assert "as for every command" in option.help, name
     assert "default sample, as for every command" in " ".join(commands["train"].format_help().split())
     seen = {}
@@ -62,3 +62,8 @@ def test_every_command_taking_a_profile_defaults_to_the_sample(monkeypatch: pyte
     with pytest.raises(ZeroDivisionError):
         cli.main(["train", "--params", "params/sweep/x.yaml"])
     assert seen["p"] is None, "a parameter file names its own profile"
+
+
+def test_sweep_write_needs_its_profile_named(capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["sweep", "--write", "--folder", "unused"]) == 2
+    assert "sweep --write needs --profile" in capsys.readouterr().err

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import time
+import types
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
+from tiny_run import TINY
 
 from bioscan_lib import cli
-from bioscan_lib.classify import sweep
-from bioscan_lib.config import train_config
+from bioscan_lib.classify import sweep, test, train
+from bioscan_lib.config import read_profile, train_config
+from bioscan_lib.core.cluster import Resources
 from bioscan_lib.core.paths import project_root
 
 
@@ -73,3 +80,56 @@ def test_cli_prints_one_command_per_selected_run(capsys: pytest.CaptureFixture[s
     assert len(lines) == 4 and all(
         line.startswith("bioscan-repro train --params params/sweep/medium_") for line in lines
     )
+
+
+def tiny_sweep(folder: Path, small_sample: Path, output_dir: Path, seeds: tuple[int, ...], epochs: int) -> Path:
+    """Parameter files of tiny runs (one per seed) in the shape of the sweep's, for the local executor."""
+    for seed in seeds:
+        settings = {key: value for key, value in TINY.items() if key != "profile"}
+        settings.update(data_root=str(small_sample), output_dir=str(output_dir), epochs=epochs, seed=seed, threads=1)
+        (folder / f"tiny_s{seed}.yaml").write_text(yaml.safe_dump(settings))
+    return folder
+
+
+def test_runs_submitted_to_the_local_executor_finish_resume_when_pre_empted_train_on_two_tasks_and_are_collected(
+    small_sample: Path, output_with_splits, tmp_path: Path
+) -> None:
+    out = output_with_splits()
+    paths = sweep.select(tiny_sweep(tmp_path, small_sample, out, (1, 2), epochs=3))
+    jobs = sweep.submit_sweep(paths[:1], "local", Resources(cpus_per_task=1, timeout_min=5))
+    jobs += sweep.submit_sweep(paths[1:], "local", Resources(cpus_per_task=1, timeout_min=5, processes_per_node=2))
+    first_run = out / "runs" / "large_insect_order_test_resnet_ce_s1"
+    deadline = time.monotonic() + 120
+    while not (first_run / train.CHECKPOINT_LAST).is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    first_epoch = train.read_summary(first_run).iloc[0]
+    for task in psutil.Process(jobs[0]._process.pid).children():  # the job's controller runs it as a subprocess
+        task.send_signal(signal.SIGUSR2)  # what SLURM sends before pre-empting a job or at its time limit
+    assert [job.results()[0].name for job in jobs] == [f"large_insect_order_test_resnet_ce_s{seed}" for seed in (1, 2)]
+    assert "Calling checkpoint method" in jobs[0].stdout() and "Requeued job" in jobs[0].stdout()  # ran again ...
+    assert train.read_summary(first_run).iloc[0].equals(first_epoch)  # ... resuming after epoch 1, not retraining it
+    folders = test.evaluate_runs(out / "runs", progress=False)  # nothing left to test: each job tested its run
+    table = test.results_table(folders)
+    assert table["seed"].tolist() == [1, 2] and table["top1"].between(0, 100).all()
+    assert [len(train.read_summary(folder)) for folder in folders] == [3, 3]
+    assert json.loads((folders[1] / train.INFO_FILE).read_text())["world_size"] == 2  # two tasks, torch.distributed
+    assert len(list((out / "submitit").glob("*_log.out"))) == 3
+
+
+def test_cli_submits_the_selected_runs_with_the_profile_resources_and_flags(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    submitted = {}
+
+    def submit(paths: list[Path], cluster: str, resources: Resources) -> list:
+        submitted.update(paths=paths, cluster=cluster, resources=resources)
+        return [types.SimpleNamespace(job_id=f"7_{k}") for k in range(len(paths))]
+
+    monkeypatch.setattr(sweep, "submit_sweep", submit)
+    arguments = ["sweep", "--filter", "size=small", "loss=ce", "seed=1", "--submit", "slurm", "--gpus-per-node", "4"]
+    assert cli.main([*arguments, "--partition", "gpu"]) == 0
+    assert submitted["cluster"] == "slurm" and len(submitted["paths"]) == 4
+    assert (submitted["resources"].gpus_per_node, submitted["resources"].partition) == (4, "gpu")
+    assert submitted["resources"].mem_gb == read_profile("paper").cluster["mem_gb"]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "small_diptera_family_resnet50.tv_in1k_ce_s1: job 7_0" and "submitit" in lines[-1]

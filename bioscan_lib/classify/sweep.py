@@ -1,4 +1,5 @@
-"""The paper's 72 runs (3 sizes x 2 tasks x 2 backbones x 2 losses x 3 seeds) as parameter files, listed, filtered and run."""
+"""The paper's 72 runs (3 sizes x 2 tasks x 2 backbones x 2 losses x 3 seeds) as parameter files, listed, filtered,
+run here or submitted as jobs through submitit."""
 
 from __future__ import annotations
 
@@ -8,12 +9,21 @@ import os
 import shlex
 from pathlib import Path
 
+import submitit
 import yaml
 
 from bioscan_lib.classify import SWEEP_FOLDER
 from bioscan_lib.classify.test import evaluate_run
 from bioscan_lib.classify.train import train
 from bioscan_lib.config import LOSSES, TrainConfig, train_config
+from bioscan_lib.core.cluster import (
+    LOG_FOLDER,
+    Resources,
+    export_distributed_environment,
+    is_main_task,
+    make_executor,
+    submit_all,
+)
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.paths import project_root, resolve_path
 from bioscan_lib.split.rules import experiment_size, experiment_task
@@ -92,3 +102,33 @@ def execute_sweep(paths: list[Path]) -> None:
     """Train and test the runs one after another in this process (finished epochs are skipped on resume)."""
     for path in paths:
         evaluate_run(train(train_config(params_file=path)))
+
+
+class SweepJob(submitit.helpers.Checkpointable):
+    """One run as a submitit job: train (resuming from `last.pt`), then the first task tests it. Pre-empted or out of
+    time, submitit calls `checkpoint`, which requeues the same job with the same parameter file."""
+
+    def __call__(self, params_file: str) -> Path:
+        export_distributed_environment()
+        folder = train(train_config(params_file=params_file), progress=False)
+        if is_main_task():
+            evaluate_run(folder, progress=False)
+        return folder
+
+
+def log_folder(paths: list[Path]) -> Path:
+    """`<output_dir>/submitit/`, beside the runs' folder, shared by the selected runs."""
+    output_dirs = {resolve_path(train_config(params_file=path).output_dir) for path in paths}
+    if len(output_dirs) != 1:
+        raise ValueError(
+            f"the selected runs write into {len(output_dirs)} output folders; submit one profile at a time"
+        )
+    return output_dirs.pop() / LOG_FOLDER
+
+
+def submit_sweep(paths: list[Path], cluster: str, resources: Resources) -> list[submitit.Job]:
+    """Submit one job per run (a SLURM job array), logs in `<output_dir>/submitit/`."""
+    if not paths:
+        raise ValueError("no run selected; loosen --filter")
+    executor = make_executor(cluster, log_folder(paths), resources, "bioscan-sweep")
+    return submit_all(executor, SweepJob(), [(str(path),) for path in paths])

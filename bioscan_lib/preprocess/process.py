@@ -329,7 +329,7 @@ def process_package(
     started = time.perf_counter()
     source, dataset_dir = Path(source), Path(dataset_dir)
     targets = package_targets(dataset_dir, package, tuple(formats))
-    staging = targets.get("folder", dataset_dir / "images" / f".{package}.staging")
+    staging = staging_folder(dataset_dir, package, targets)
     reader = images.open_package(source)
     try:
         names = sorted(reader.names())
@@ -352,11 +352,7 @@ def process_package(
     with atomic_path(dataset_dir / f"{package}_problems.csv") as temporary:
         problems_table.to_csv(temporary, index=False)
     if boxes_csv:
-        boxes_table = pd.concat([known_boxes, pd.DataFrame(boxes, columns=BOX_COLUMNS)]).dropna()
-        boxes_table = boxes_table.drop_duplicates("image_file", keep="last").sort_values("image_file", kind="stable")
-        boxes_table = boxes_table.reset_index(drop=True).astype({column: int for column in BOX_COLUMNS[1:]})
-        with atomic_path(boxes_csv) as temporary:
-            boxes_table.to_csv(temporary, index=False)
+        boxes_table = write_boxes([known_boxes, pd.DataFrame(boxes, columns=BOX_COLUMNS)], boxes_csv)
         journal.unlink(missing_ok=True)
     failed = {name for name, _ in problems}
     return StageResult(
@@ -369,6 +365,22 @@ def process_package(
         problems=problems_table,
         boxes=boxes_table if boxes_csv else None,
     )
+
+
+def staging_folder(dataset_dir: str | os.PathLike, package: str, targets: dict[str, Path]) -> Path:
+    """Where images are written first: the folder target, else the hidden `images/.<package>.staging/`."""
+    return targets.get("folder", Path(dataset_dir) / "images" / f".{package}.staging")
+
+
+def write_boxes(tables: list[pd.DataFrame], path: str | os.PathLike) -> pd.DataFrame:
+    """Write the boxes of `tables` (a later row of an image replacing an earlier one) sorted by image; return them."""
+    table = (
+        pd.concat(tables).dropna().drop_duplicates("image_file", keep="last").sort_values("image_file", kind="stable")
+    )
+    table = table.reset_index(drop=True).astype({column: int for column in BOX_COLUMNS[1:]})
+    with atomic_path(path) as temporary:
+        table.to_csv(temporary, index=False)
+    return table
 
 
 def _not_done(
