@@ -78,3 +78,15 @@ def test_cli_processes_parts_then_merges_once_every_part_is_done(
     assert written_files(Path(out)) == written_files(tmp_path / "one_shot")
     assert cli.main([*common, out, "--parts", "1", "--submit", "local", "--merge"]) == 2
     assert "--merge after --submit needs --wait" in capsys.readouterr().err
+
+
+def test_a_part_with_other_settings_is_refused_and_nothing_removed(originals: Path, tmp_path: Path) -> None:
+    by_parts.process_part(
+        originals, tmp_path, "original_256", by_parts.stage_transform("resize", 64), 1, ("folder",), 1
+    )
+    written = sorted((tmp_path / "images" / "original_256").rglob("*.jpg"))
+    with pytest.raises(ValueError, match="original_256 was made with .*'size': 64.*parts run side by side"):
+        by_parts.process_part(
+            originals, tmp_path, "original_256", by_parts.stage_transform("resize", 96), 2, ("folder",), 1, redo=True
+        )
+    assert sorted((tmp_path / "images" / "original_256").rglob("*.jpg")) == written

@@ -33,6 +33,7 @@ from bioscan_lib.preprocess.process import (
     _pack,
     _read_boxes,
     _run_batches,
+    check_settings,
     package_targets,
     staging_folder,
     write_boxes,
@@ -91,6 +92,7 @@ def process_part(
     names, _ = _names_and_attributes(source, [part])
     if not names:
         raise ValueError(f"{source}: part {part} holds no images; give the folder of part<N>/ folders and parts it has")
+    check_settings(dataset_dir, package, targets, staging, transform, redo, by_parts=True)
     boxes_csv = _boxes_file(dataset_dir, package, part)
     journal = Path(f"{boxes_csv}.journal") if boxes else None
     known_boxes = _read_boxes(boxes_csv, journal) if boxes else None

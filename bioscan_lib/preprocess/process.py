@@ -119,15 +119,27 @@ def settings_path(dataset_dir: str | os.PathLike, package: str) -> Path:
     return Path(dataset_dir) / f"{package}{SETTINGS_SUFFIX}"
 
 
-def _check_settings(
-    dataset_dir: Path, package: str, targets: dict[str, Path], staging: Path, transform: Transform, redo: bool
+def check_settings(
+    dataset_dir: Path,
+    package: str,
+    targets: dict[str, Path],
+    staging: Path,
+    transform: Transform,
+    redo: bool,
+    by_parts: bool = False,
 ) -> None:
     """Record the transform's settings beside the outputs; outputs made with other settings are refused, or removed
-    first with `redo`, so a package never mixes images made two ways."""
+    first with `redo` (not by parts, which run side by side), so a package never mixes images made two ways."""
     wanted = transform.settings() if hasattr(transform, "settings") else {}
     record = settings_path(dataset_dir, package)
     before = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
     if before is not None and before != wanted:
+        if by_parts:
+            raise ValueError(
+                f"{record}: {package} was made with {before}, not {wanted}; parts run side by side, so nothing is "
+                f"removed: delete {', '.join(map(str, {*targets.values(), staging}))} and {record} first, or write "
+                "it elsewhere (--output or --package)."
+            )
         if not redo:
             raise ValueError(
                 f"{record}: {package} was made with {before}, not {wanted}; rerun with --redo to remake it with the "
@@ -338,7 +350,7 @@ def process_package(
         reader.close()
     if not names:
         raise ValueError(f"{source}: no images found; give a folder of part<N>/ folders, a published .zip or an .hdf5")
-    _check_settings(dataset_dir, package, targets, staging, transform, redo)
+    check_settings(dataset_dir, package, targets, staging, transform, redo)
     journal = Path(f"{boxes_csv}.journal") if boxes_csv else None
     known_boxes = _read_boxes(Path(boxes_csv), journal) if boxes_csv else None
     todo = names if redo else _not_done(names, staging, targets, set(known_boxes["image_file"]) if boxes_csv else None)
