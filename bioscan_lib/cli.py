@@ -333,7 +333,10 @@ def _package_options(parser: argparse.ArgumentParser, package: str) -> None:
     from bioscan_lib.preprocess import FORMATS
 
     parser.add_argument(
-        "--input", required=True, help="input package: a folder of part<N>/ folders, a published .zip or an .hdf5"
+        "--input",
+        required=True,
+        help="photographs: a plain folder of them (read as part 1), a folder of part<N>/ folders, a published .zip "
+        "or an .hdf5",
     )
     parser.add_argument(
         "--output", required=True, help="dataset folder: writes images/<package>/, <package>.zip, <package>.hdf5 in it"

@@ -333,3 +333,18 @@ def test_crop_settings_are_recorded_and_other_ones_refused(tmp_path, originals):
     assert (recorded["stage"], recorded["detector"], recorded["size"]) == ("crop", "builtin", 48)
     with pytest.raises(ValueError, match="cropped_256 was made with .*'size': 48.*rerun with --redo"):
         preprocess.crop_package(source, tmp_path / "out", ("hdf5",), workers=1, size=64)
+
+
+def test_a_plain_folder_of_photographs_is_resized_and_cropped_as_part_1(tmp_path):
+    """crop, resize and predict take the same inputs: a plain folder too, besides part<N>/ folders, ZIP and HDF5."""
+    plain = tmp_path / "my photographs"
+    plain.mkdir()
+    for k in range(3):
+        (plain / f"specimen_{k}.jpg").write_bytes(jpeg(photo(seed=k)))
+    (plain / "notes.txt").write_text("not a photograph")
+    resized = preprocess.resize_package(plain, tmp_path / "out", ("folder", "hdf5"), workers=1)
+    assert resized.written == 3 and resized.problems.empty
+    written = sorted(p.name for p in (tmp_path / "out" / "images" / "original_256" / "part1").iterdir())
+    assert written == ["specimen_0.jpg", "specimen_1.jpg", "specimen_2.jpg"]
+    assert cli.main(["crop", "--input", str(plain), "--output", str(tmp_path / "out"), "--workers", "1"]) == 0
+    assert len(list((tmp_path / "out" / "images" / "cropped_256" / "part1").iterdir())) == 3

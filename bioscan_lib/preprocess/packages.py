@@ -60,18 +60,30 @@ def package_format(path: str | os.PathLike) -> str:
 
 
 class FolderPackage:
-    """Reads images from `<root>/part<N>/<file>`."""
+    """Reads images from `<root>/part<N>/<file>`, or from a plain folder of photographs, read as part 1."""
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
+        self.flat = self.root.is_dir() and not any(self.root.glob("part*")) and bool(self._loose_photographs())
+
+    def _loose_photographs(self) -> list[str]:
+        return sorted(
+            p.name for p in self.root.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and not p.name.startswith(".")
+        )
+
+    def _path(self, image_file: str, chunk_number: int) -> Path:
+        return self.root / image_file if self.flat else folder_path(self.root, chunk_number, image_file)
 
     def read(self, image_file: str, chunk_number: int) -> bytes:
-        return folder_path(self.root, chunk_number, image_file).read_bytes()
+        return self._path(image_file, chunk_number).read_bytes()
 
     def contains(self, image_file: str, chunk_number: int) -> bool:
-        return folder_path(self.root, chunk_number, image_file).is_file()
+        return self._path(image_file, chunk_number).is_file()
 
     def names(self) -> Iterator[tuple[int, str]]:
+        if self.flat:
+            yield from ((1, name) for name in self._loose_photographs())
+            return
         for part in sorted(self.root.glob("part*"), key=lambda p: int(p.name[4:] or 0)):
             for file in sorted(part.iterdir()):
                 if file.is_file() and not file.name.startswith("."):

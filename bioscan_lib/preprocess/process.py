@@ -349,7 +349,10 @@ def process_package(
     finally:
         reader.close()
     if not names:
-        raise ValueError(f"{source}: no images found; give a folder of part<N>/ folders, a published .zip or an .hdf5")
+        raise ValueError(
+            f"{source}: no images found; give a folder of photographs, a folder of part<N>/ folders, "
+            "a published .zip or an .hdf5"
+        )
     check_settings(dataset_dir, package, targets, staging, transform, redo)
     journal = Path(f"{boxes_csv}.journal") if boxes_csv else None
     known_boxes = _read_boxes(Path(boxes_csv), journal) if boxes_csv else None
