@@ -88,9 +88,12 @@ def test_resize_writes_every_format_readable_by_the_loaders(tmp_path, originals)
 
 def test_a_second_run_skips_what_is_done_and_redoes_what_is_missing(tmp_path, originals):
     source, records = originals
-    preprocess.resize_package(source, tmp_path / "out", ("folder", "zip"), workers=1)
+    first = preprocess.resize_package(source, tmp_path / "out", ("folder", "zip"), workers=1)
     again = preprocess.resize_package(source, tmp_path / "out", ("folder", "zip"), workers=1)
     assert (again.written, again.already_done) == (0, 8)
+    shown = preprocess.summary_table([first, again])
+    assert shown["speed_measured_in"].tolist() == ["this run", "the run that wrote them"]
+    assert shown["seconds_per_image"].iloc[1] == shown["seconds_per_image"].iloc[0] > 0
     images.folder_path(tmp_path / "out" / "images" / "original_256", 2, records[6].image_file).unlink()
     third = preprocess.resize_package(source, tmp_path / "out", ("folder", "zip"), workers=1)
     assert (third.written, third.already_done) == (1, 7)

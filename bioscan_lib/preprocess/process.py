@@ -9,6 +9,7 @@ left behind marks an interrupted run, which the next run finishes.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import itertools
 import json
 import multiprocessing
@@ -74,9 +75,13 @@ class StageResult:
     seconds: float
     problems: pd.DataFrame = field(repr=False)
     boxes: pd.DataFrame | None = field(default=None, repr=False)
+    earlier_seconds_per_image: float | None = None  # of the run that wrote the images, when this one wrote none
 
     def summary(self) -> dict[str, object]:
-        """One row for a summary table."""
+        """One row for a summary table; a run that found everything done shows the speed of the run that did it."""
+        this_run = round(self.seconds / self.written, 5) if self.written else None
+        speed = this_run if this_run is not None else self.earlier_seconds_per_image
+        measured = "this run" if this_run is not None else "the run that wrote them" if speed is not None else ""
         return {
             "package": self.package,
             "formats": ", ".join(self.formats),
@@ -84,7 +89,8 @@ class StageResult:
             "written": self.written,
             "already_done": self.already_done,
             "failures": len(self.problems),
-            "seconds_per_image": round(self.seconds / self.written, 5) if self.written else float("nan"),
+            "seconds_per_image": float("nan") if speed is None else speed,
+            "speed_measured_in": measured,
         }
 
 
@@ -370,7 +376,7 @@ def process_package(
         boxes_table = write_boxes([known_boxes, pd.DataFrame(boxes, columns=BOX_COLUMNS)], boxes_csv)
         journal.unlink(missing_ok=True)
     failed = {name for name, _ in problems}
-    return StageResult(
+    result = StageResult(
         package=package,
         formats=tuple(targets),
         images=len(names) - len(failed),
@@ -380,6 +386,20 @@ def process_package(
         problems=problems_table,
         boxes=boxes_table if boxes_csv else None,
     )
+    return _with_speed_record(result, dataset_dir / f"{package}_speed.json")
+
+
+def _with_speed_record(result: StageResult, record: Path) -> StageResult:
+    """Record the speed of a run that wrote images; a run that wrote none gets the recorded one."""
+    if result.written:
+        speed = {"seconds_per_image": round(result.seconds / result.written, 5), "images": result.written}
+        write_text_atomic(record, json.dumps(speed, indent=2) + "\n")
+        return result
+    if record.is_file():
+        return dataclasses.replace(
+            result, earlier_seconds_per_image=json.loads(record.read_text())["seconds_per_image"]
+        )
+    return result
 
 
 def staging_folder(dataset_dir: str | os.PathLike, package: str, targets: dict[str, Path]) -> Path:
