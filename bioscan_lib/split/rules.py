@@ -28,6 +28,7 @@ LABEL_COLUMNS = {"diptera_family": "family", "insect_order": "order"}
 DIPTERA = "Diptera"
 N_DIPTERA_FAMILIES = 40
 SPLIT_FILE_NAME = "split_metadata.tsv"
+SPECIMEN_COLUMNS = ("image_file", "sampleid")  # each names one specimen: one row each
 _SPLIT_CATEGORIES = (*SPLITS, NO_SPLIT)
 _NO_SPLIT_CODE = _SPLIT_CATEGORIES.index(NO_SPLIT)
 
@@ -166,6 +167,19 @@ def _draw(codes: np.ndarray, names: np.ndarray, large: np.ndarray, size: int, ex
     return result
 
 
+def _refuse_repeated_specimens(metadata: pd.DataFrame) -> None:
+    """Refuse a table where one image file or sample id has several rows: that specimen could land in two parts."""
+    for column in SPECIMEN_COLUMNS:
+        if column in metadata.columns and not metadata[column].is_unique:
+            repeated = metadata[column].duplicated(keep=False)
+            examples = metadata.loc[repeated, column].astype(str).unique()[:3].tolist()
+            raise ValueError(
+                f"metadata column {column} repeats over {int(repeated.sum()):,} rows "
+                f"({metadata.loc[repeated, column].nunique():,} values, e.g. {examples}); one specimen could land "
+                f"in two parts of a split. Keep one row per specimen first (e.g. frame.drop_duplicates({column!r}))."
+            )
+
+
 def make_splits(
     metadata: pd.DataFrame,
     seed: int,
@@ -178,6 +192,7 @@ def make_splits(
         raise ValueError(f"metadata lacks column(s) {', '.join(missing)}, needed to make the splits.")
     if min(medium_size, small_size) < 0:
         raise ValueError(f"Medium and Small sizes must not be negative; got {medium_size} and {small_size}.")
+    _refuse_repeated_specimens(metadata)
     generator = np.random.default_rng(seed)
     family_keys, order_keys = generator.random(len(metadata)), generator.random(len(metadata))
     family_codes = _diptera_family_codes(metadata)
