@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from bioscan_lib.dataset import metadata
@@ -200,3 +201,19 @@ def test_repeated_image_files_are_refused_with_counts(tsv: Path) -> None:
     message = r"image_file repeats 4 times over 2 file names \(1 of those rows are exact copies .*rows 4, 11, 21, 302"
     with pytest.raises(metadata.MetadataError, match=message):
         metadata.read_metadata(tsv, cache=False)
+
+
+def test_written_bytes_are_the_values_as_text_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metadata, "WRITE_ROWS", 7)  # many slices, formatted in parallel, must land in order
+    frame = synthetic_metadata(records=300, seed=2, chunk_length=100).assign(extra=lambda f: f.index * 0.5)
+    path = metadata.write_metadata(frame, tmp_path / "out.tsv")
+    expected = ["\t".join(frame.columns)] + ["\t".join(str(v) for v in row) for row in frame.itertuples(index=False)]
+    assert path.read_bytes() == ("\n".join(expected) + "\n").encode("utf-8")
+
+
+def test_a_tab_inside_a_value_is_refused_and_nothing_is_left(tmp_path: Path) -> None:
+    frame = synthetic_metadata(records=300, seed=2, chunk_length=100)
+    frame.loc[200, "processid"] = "A\tB"
+    with pytest.raises(pa.ArrowInvalid, match="structural characters"):
+        metadata.write_metadata(frame, tmp_path / "out.tsv")
+    assert list(tmp_path.iterdir()) == []

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -54,6 +55,7 @@ CACHE_VERSION = "2"
 CHUNK_LIMIT = 32767  # chunk numbers are held as int16
 FINGERPRINT_BLOCK = 1 << 20
 HEADER_BYTES = 1 << 16
+WRITE_ROWS = 1 << 16  # rows formatted per task when writing
 READ_BLOCK = 4 << 20  # bytes parsed per task: fewer, larger chunks convert to pandas faster
 UTF8_BOM = b"\xef\xbb\xbf"
 COMPRESSED_MAGIC = {
@@ -316,14 +318,35 @@ def read_metadata(path: str | os.PathLike, cache: bool = True) -> pd.DataFrame:
     return frame
 
 
+def _printed_as_is(values: pd.Series | pd.Index) -> bool:
+    """Whether Arrow's CSV writer prints these values as pandas' `astype("string")` does: text, integers, labels of those."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return _printed_as_is(dtype.categories)
+    if isinstance(dtype, pd.StringDtype) or pd.api.types.is_integer_dtype(dtype):
+        return True
+    return pd.api.types.is_object_dtype(dtype) and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
+
+
+def _tsv_rows(table: pa.Table) -> pa.Buffer:
+    """The rows of `table` as TSV bytes: tab separated, no header, no quoting (a tab or line break in a value fails)."""
+    sink = pa.BufferOutputStream()
+    options = pacsv.WriteOptions(delimiter="\t", quoting_style="none", include_header=False)
+    pacsv.write_csv(table, sink, write_options=options)
+    return sink.getvalue()
+
+
 def write_metadata(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write metadata as the published TSV (tab separated, header, no quoting), through a temporary file."""
+    """Write metadata as the published TSV (tab separated, header, no quoting), through a temporary file.
+
+    Slices of rows are formatted on every core and written in order: the bytes are those of one pass."""
     validate_metadata(frame, path)
     ordered = frame[list(COLUMNS) + [c for c in frame.columns if c not in COLUMNS]]
-    table = pa.Table.from_pandas(ordered.astype({c: "string" for c in ordered.columns}), preserve_index=False)
-    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+    as_text = ordered.astype({c: "string" for c in ordered.columns if not _printed_as_is(ordered[c])})
+    table = pa.Table.from_pandas(as_text, preserve_index=False)
+    slices = (table.slice(start, WRITE_ROWS) for start in range(0, table.num_rows, WRITE_ROWS))
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle, ThreadPoolExecutor() as pool:
         handle.write(("\t".join(table.column_names) + "\n").encode("utf-8"))
-        pacsv.write_csv(
-            table, handle, write_options=pacsv.WriteOptions(delimiter="\t", quoting_style="none", include_header=False)
-        )
+        for rows in pool.map(_tsv_rows, slices):
+            handle.write(rows)
     return Path(path)

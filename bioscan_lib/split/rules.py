@@ -240,21 +240,30 @@ def class_list(split_frame: pd.DataFrame, experiment: str) -> pd.DataFrame:
     """
     label = label_column(experiment)
     assigned = split_frame[experiment].isin(SPLITS).to_numpy()
-    rows = pd.DataFrame(
+    codes, names = pd.factorize(split_frame.loc[assigned, label], use_na_sentinel=False)
+    training = (split_frame.loc[assigned, experiment] == "train").to_numpy()
+    classes = pd.DataFrame(
         {
-            "class": split_frame.loc[assigned, label].astype(str).to_numpy(),
-            "train": (split_frame.loc[assigned, experiment] == "train").to_numpy(),
-            "position": np.arange(int(assigned.sum())),
+            "class": np.asarray(names.astype(str), dtype=object),
+            "train": np.bincount(codes[training], minlength=len(names)),
+            "count": np.bincount(codes, minlength=len(names)),
+            "first_train": _first_positions(codes, training, len(names)),
+            "first": _first_positions(codes, np.ones(len(codes), dtype=bool), len(names)),
         }
     )
-    training = rows[rows["train"]]
-    classes = rows.groupby("class", sort=False).agg(count=("position", "size"), first=("position", "min"))
-    classes["train"] = training.groupby("class").size().reindex(classes.index, fill_value=0)
-    classes["first_train"] = training.groupby("class")["position"].min().reindex(classes.index, fill_value=len(rows))
     classes = classes.sort_values(["train", "first_train", "first"], ascending=[False, True, True], kind="stable")
-    classes = classes.rename_axis("class").reset_index()
+    classes = classes.reset_index(drop=True)
     classes["index"] = np.arange(len(classes))
     return classes[["class", "train", "count", "index"]].astype({"train": np.int64, "count": np.int64})
+
+
+def _first_positions(codes: np.ndarray, among: np.ndarray, classes: int) -> np.ndarray:
+    """Per class code: its first position among the rows where `among` holds; the row count where it never does."""
+    first = np.full(classes, len(codes), dtype=np.int64)
+    rows = np.flatnonzero(among)
+    present, index = np.unique(codes[rows], return_index=True)
+    first[present] = rows[index]
+    return first
 
 
 def split_size_table(frame: pd.DataFrame) -> pd.DataFrame:
