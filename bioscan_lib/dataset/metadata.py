@@ -345,7 +345,7 @@ def write_metadata(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     as_text = ordered.astype({c: "string" for c in ordered.columns if not _printed_as_is(ordered[c])})
     table = pa.Table.from_pandas(as_text, preserve_index=False)
     slices = (table.slice(start, WRITE_ROWS) for start in range(0, table.num_rows, WRITE_ROWS))
-    with atomic_path(path) as temporary, open(temporary, "wb") as handle, ThreadPoolExecutor() as pool:
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle, ThreadPoolExecutor(os.cpu_count()) as pool:
         handle.write(("\t".join(table.column_names) + "\n").encode("utf-8"))
         for rows in pool.map(_tsv_rows, slices):
             handle.write(rows)
