@@ -178,3 +178,26 @@ def test_held_images_tells_which_images_a_package_holds(kind: str, tmp_path: Pat
     assert images.held_images(path, ["a.jpg", "b.jpg", "c.jpg"], [1, 2, 1]).tolist() == [True, True, False]
     if kind != "hdf5":  # the published HDF5 keys images by file name alone
         assert images.held_images(path, ["b.jpg"], [3]).tolist() == [False]
+
+
+def test_hdf5_reads_whole_blocks_at_their_offsets_and_leaves_other_layouts_to_hdf5(tmp_path: Path) -> None:
+    import h5py
+    import numpy as np
+
+    path = tmp_path / "pkg.hdf5"
+    images.write_hdf5(RECORDS, path)
+    with h5py.File(path, "a") as file:
+        group = file[images.HDF5_GROUP]
+        group.create_dataset("zipped.jpg", data=np.frombuffer(RECORDS[0].data, np.uint8), chunks=(64,), compression=9)
+        group.create_dataset("wide.jpg", data=np.arange(10, dtype=">i2"))
+    reader = images.open_package(path)
+    try:
+        for name in ("a.jpg", "BIOUG1-A01.jpg", "zipped.jpg", "wide.jpg"):
+            assert reader.read(name) == reader.group[name][()].tobytes(), name
+        assert reader.read("zipped.jpg") == RECORDS[0].data
+        assert reader._blocks["a.jpg"] is not None and reader._blocks["zipped.jpg"] is None
+        assert reader._blocks["wide.jpg"] is None
+        with pytest.raises(KeyError):
+            reader.read("absent.jpg")
+    finally:
+        reader.close()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from bioscan_lib.dataset import metadata
@@ -59,6 +63,7 @@ def test_missing_file_names_what_was_looked_for(tmp_path: Path) -> None:
 
 def test_cache_is_used_then_invalidated_when_the_tsv_changes(tsv: Path) -> None:
     first = metadata.read_metadata(tsv)
+    metadata.finish_cache_writes()
     assert metadata.cache_path(tsv).is_file()
     _rewrite(tsv, lambda lines: lines.__setitem__(1, lines[1].replace("\t1\t", "\t2\t", 1)))
     os.utime(tsv, ns=(1, 1))
@@ -108,5 +113,107 @@ def test_writer_refuses_bad_frames_and_leaves_nothing(tmp_path: Path) -> None:
     frame["large_insect_order"] = frame["large_insect_order"].cat.add_categories("bogus")
     frame.loc[3, "large_insect_order"] = "bogus"
     with pytest.raises(metadata.MetadataError):
+        metadata.write_metadata(frame, tmp_path / "out.tsv")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cache_gives_the_frame_of_a_cold_read(tsv: Path) -> None:
+    cold = metadata.read_metadata(tsv)
+    metadata.finish_cache_writes()
+    warm = metadata.read_metadata(tsv)
+    pd.testing.assert_frame_equal(warm, cold)
+    pd.testing.assert_frame_equal(warm, metadata.read_metadata(tsv, cache=False))
+
+
+def test_cache_is_not_served_after_an_edit_in_place_at_the_same_size_and_time(
+    tsv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(metadata, "FINGERPRINT_BLOCK", 64)  # the edit falls between the blocks digested
+    metadata.read_metadata(tsv)
+    metadata.finish_cache_writes()
+    before = tsv.stat()
+    _rewrite(tsv, lambda lines: _set_field(lines, 150, "chunk_number", "3"))  # was 2: same size
+    os.utime(tsv, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (tsv.stat().st_size, tsv.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert metadata.read_metadata(tsv)["chunk_number"].iloc[148] == 3
+
+
+def test_byte_order_mark_is_skipped(tsv: Path) -> None:
+    expected = metadata.read_metadata(tsv, cache=False)
+    tsv.write_bytes(b"\xef\xbb\xbf" + tsv.read_bytes())
+    pd.testing.assert_frame_equal(metadata.read_metadata(tsv, cache=False), expected)
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress], ids=["gzip", "bz2"])
+def test_compressed_tsv_is_read_under_its_published_name(tsv: Path, compress) -> None:
+    expected = metadata.read_metadata(tsv, cache=False)
+    tsv.write_bytes(compress(b"\xef\xbb\xbf" + tsv.read_bytes()))
+    pd.testing.assert_frame_equal(metadata.read_metadata(tsv, cache=False), expected)
+
+
+def test_zip_archive_is_named_with_what_to_do(tsv: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "zipped" / tsv.name
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.write(tsv, tsv.name)
+    with pytest.raises(metadata.MetadataError, match="zip archive, not a TSV; unpack it") as error:
+        metadata.read_metadata(archive, cache=False)
+    assert str(archive) in str(error.value)
+
+
+@pytest.mark.parametrize("value", ["2.0", "40000", "99999999999999999999", "0", ""])
+def test_chunk_number_not_a_whole_number_in_range_names_file_column_and_line(tsv: Path, value: str) -> None:
+    _rewrite(tsv, lambda lines: _set_field(lines, 5, "chunk_number", value))
+    with pytest.raises(metadata.MetadataError, match=rf"chunk_number .* rows 5 hold \['{value}'\]") as error:
+        metadata.read_metadata(tsv, cache=False)
+    assert str(tsv) in str(error.value)
+
+
+@pytest.mark.parametrize("column", ["processid", "copyright_holder"])
+def test_bytes_that_are_not_utf8_name_file_column_and_line(tsv: Path, column: str) -> None:
+    lines = tsv.read_bytes().split(b"\n")
+    fields = lines[5].split(b"\t")
+    fields[metadata.COLUMNS.index(column)] = "Müller".encode("latin-1")
+    lines[5] = b"\t".join(fields)
+    tsv.write_bytes(b"\n".join(lines))
+    with pytest.raises(
+        metadata.MetadataError, match=f"line 6, column {column} holds bytes that are not UTF-8"
+    ) as error:
+        metadata.read_metadata(tsv, cache=False)
+    assert str(tsv) in str(error.value)
+
+
+def test_duplicate_header_name_names_file_and_column(tsv: Path) -> None:
+    _rewrite(tsv, lambda lines: lines.__setitem__(0, lines[0].replace("\tauthor", "\tphotographer")))
+    with pytest.raises(metadata.MetadataError, match="photographer appear more than once") as error:
+        metadata.read_metadata(tsv, cache=False)
+    assert str(tsv) in str(error.value)
+
+
+def test_repeated_image_files_are_refused_with_counts(tsv: Path) -> None:
+    def repeat(lines: list[str]) -> None:
+        lines.append(lines[3])  # an exact copy of line 4
+        fields = lines[10].split("\t")
+        fields[metadata.COLUMNS.index("image_file")] = lines[20].split("\t")[metadata.COLUMNS.index("image_file")]
+        lines[10] = "\t".join(fields)  # line 11 names line 21's image
+
+    _rewrite(tsv, repeat)
+    message = r"image_file repeats 4 times over 2 file names \(1 of those rows are exact copies .*rows 4, 11, 21, 302"
+    with pytest.raises(metadata.MetadataError, match=message):
+        metadata.read_metadata(tsv, cache=False)
+
+
+def test_written_bytes_are_the_values_as_text_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metadata, "WRITE_ROWS", 7)  # many slices, formatted in parallel, must land in order
+    frame = synthetic_metadata(records=300, seed=2, chunk_length=100).assign(extra=lambda f: f.index * 0.5)
+    path = metadata.write_metadata(frame, tmp_path / "out.tsv")
+    expected = ["\t".join(frame.columns)] + ["\t".join(str(v) for v in row) for row in frame.itertuples(index=False)]
+    assert path.read_bytes() == ("\n".join(expected) + "\n").encode("utf-8")
+
+
+def test_a_tab_inside_a_value_is_refused_and_nothing_is_left(tmp_path: Path) -> None:
+    frame = synthetic_metadata(records=300, seed=2, chunk_length=100)
+    frame.loc[200, "processid"] = "A\tB"
+    with pytest.raises(pa.ArrowInvalid, match="structural characters"):
         metadata.write_metadata(frame, tmp_path / "out.tsv")
     assert list(tmp_path.iterdir()) == []

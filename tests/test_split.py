@@ -342,6 +342,14 @@ def test_bad_input_is_refused_with_its_reason() -> None:
         split.class_list(hand_made({"A": 10}), "huge_insect_order")
 
 
+@pytest.mark.parametrize("column", split.SPECIMEN_COLUMNS)
+def test_a_specimen_in_two_rows_is_refused(column: str) -> None:
+    frame = hand_made({"A": 30}).assign(**{name: [f"S{i}" for i in range(30)] for name in split.SPECIMEN_COLUMNS})
+    frame.loc[7, column] = "S3"
+    with pytest.raises(ValueError, match=rf"column {column} repeats over 2 rows \(1 values, e.g. \['S3'\]\)"):
+        split.make_splits(frame, 1)
+
+
 def test_emptied_by_trim_lists_exactly_the_classes_the_draw_empties() -> None:
     from bioscan_lib.sample.release import synthetic_metadata
 

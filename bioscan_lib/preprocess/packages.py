@@ -120,17 +120,35 @@ class ZipPackage:
 
 
 class Hdf5Package:
-    """Reads images from a published HDF5 (group `bioscan_dataset`, one uint8 dataset of JPEG bytes per image)."""
+    """Reads images from a published HDF5 (group `bioscan_dataset`, one uint8 dataset of JPEG bytes per image).
+
+    Each name is looked up in the group once per process; an image stored as one contiguous block is then read
+    straight from the file at its offset, skipping HDF5's per-read machinery. Open one per process (not fork-shared).
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.file = h5py.File(self.path, "r")
         if HDF5_GROUP not in self.file:
+            self.file.close()
             raise ValueError(f"{self.path}: no group {HDF5_GROUP!r}; not a BIOSCAN-1M HDF5 package")
         self.group = self.file[HDF5_GROUP]
+        self._raw = os.open(self.path, os.O_RDONLY)
+        self._blocks: dict[str, tuple[int, int] | None] = {}
+
+    def _block(self, image_file: str) -> tuple[int, int] | None:
+        """(offset, size) of an image's bytes in the file; None when HDF5 must read it (chunked, filtered, wider)."""
+        if image_file not in self._blocks:
+            dataset = h5py.h5o.open(self.group.id, image_file.encode("utf-8"))
+            offset = dataset.get_offset() if dataset.get_type().get_size() == 1 else None
+            self._blocks[image_file] = None if offset is None else (offset, dataset.get_storage_size())
+        return self._blocks[image_file]
 
     def read(self, image_file: str, chunk_number: int = 0) -> bytes:
-        return self.group[image_file][()].tobytes()
+        block = self._block(image_file)
+        if block is None:
+            return self.group[image_file][()].tobytes()
+        return os.pread(self._raw, block[1], block[0])
 
     def contains(self, image_file: str, chunk_number: int = 0) -> bool:
         return image_file in self.group
@@ -140,6 +158,7 @@ class Hdf5Package:
             yield int(self.group[name].attrs.get("chunk_number", 0)), name
 
     def close(self) -> None:
+        os.close(self._raw)
         self.file.close()
 
 
@@ -162,9 +181,9 @@ class PhotoSource:
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_handle": None, "_owner": None}
 
-    def _open(self):
+    def _open(self) -> zipfile.ZipFile | Hdf5Package:
         if self._handle is None or self._owner != os.getpid():
-            self._handle = zipfile.ZipFile(self.path) if self.kind == "zip" else h5py.File(self.path, "r")
+            self._handle = zipfile.ZipFile(self.path) if self.kind == "zip" else Hdf5Package(self.path)
             self._owner = os.getpid()
         return self._handle
 
@@ -179,7 +198,7 @@ class PhotoSource:
         elif self.kind == "zip":
             found = [n for n in self._open().namelist() if Path(n).suffix.lower() in PHOTO_SUFFIXES]
         else:
-            found = list(self._open()[HDF5_GROUP])
+            found = list(self._open().group)
         if not found:
             raise ValueError(f"{self.path}: no photographs ({', '.join(PHOTO_SUFFIXES)}) found")
         return sorted(found)
@@ -188,9 +207,7 @@ class PhotoSource:
         """The encoded bytes of one photograph."""
         if self.kind == "folder":
             return (self.path / name).read_bytes()
-        if self.kind == "zip":
-            return self._open().read(name)
-        return self._open()[HDF5_GROUP][name][()].tobytes()
+        return self._open().read(name)
 
 
 def missing_package_message(path: str | os.PathLike) -> str:

@@ -28,6 +28,7 @@ LABEL_COLUMNS = {"diptera_family": "family", "insect_order": "order"}
 DIPTERA = "Diptera"
 N_DIPTERA_FAMILIES = 40
 SPLIT_FILE_NAME = "split_metadata.tsv"
+SPECIMEN_COLUMNS = ("image_file", "sampleid")  # each names one specimen: one row each
 _SPLIT_CATEGORIES = (*SPLITS, NO_SPLIT)
 _NO_SPLIT_CODE = _SPLIT_CATEGORIES.index(NO_SPLIT)
 
@@ -166,6 +167,19 @@ def _draw(codes: np.ndarray, names: np.ndarray, large: np.ndarray, size: int, ex
     return result
 
 
+def _refuse_repeated_specimens(metadata: pd.DataFrame) -> None:
+    """Refuse a table where one image file or sample id has several rows: that specimen could land in two parts."""
+    for column in SPECIMEN_COLUMNS:
+        if column in metadata.columns and not metadata[column].is_unique:
+            repeated = metadata[column].duplicated(keep=False)
+            examples = metadata.loc[repeated, column].astype(str).unique()[:3].tolist()
+            raise ValueError(
+                f"metadata column {column} repeats over {int(repeated.sum()):,} rows "
+                f"({metadata.loc[repeated, column].nunique():,} values, e.g. {examples}); one specimen could land "
+                f"in two parts of a split. Keep one row per specimen first (e.g. frame.drop_duplicates({column!r}))."
+            )
+
+
 def make_splits(
     metadata: pd.DataFrame,
     seed: int,
@@ -178,6 +192,7 @@ def make_splits(
         raise ValueError(f"metadata lacks column(s) {', '.join(missing)}, needed to make the splits.")
     if min(medium_size, small_size) < 0:
         raise ValueError(f"Medium and Small sizes must not be negative; got {medium_size} and {small_size}.")
+    _refuse_repeated_specimens(metadata)
     generator = np.random.default_rng(seed)
     family_keys, order_keys = generator.random(len(metadata)), generator.random(len(metadata))
     family_codes = _diptera_family_codes(metadata)
@@ -225,21 +240,30 @@ def class_list(split_frame: pd.DataFrame, experiment: str) -> pd.DataFrame:
     """
     label = label_column(experiment)
     assigned = split_frame[experiment].isin(SPLITS).to_numpy()
-    rows = pd.DataFrame(
+    codes, names = pd.factorize(split_frame.loc[assigned, label], use_na_sentinel=False)
+    training = (split_frame.loc[assigned, experiment] == "train").to_numpy()
+    classes = pd.DataFrame(
         {
-            "class": split_frame.loc[assigned, label].astype(str).to_numpy(),
-            "train": (split_frame.loc[assigned, experiment] == "train").to_numpy(),
-            "position": np.arange(int(assigned.sum())),
+            "class": np.asarray(names.astype(str), dtype=object),
+            "train": np.bincount(codes[training], minlength=len(names)),
+            "count": np.bincount(codes, minlength=len(names)),
+            "first_train": _first_positions(codes, training, len(names)),
+            "first": _first_positions(codes, np.ones(len(codes), dtype=bool), len(names)),
         }
     )
-    training = rows[rows["train"]]
-    classes = rows.groupby("class", sort=False).agg(count=("position", "size"), first=("position", "min"))
-    classes["train"] = training.groupby("class").size().reindex(classes.index, fill_value=0)
-    classes["first_train"] = training.groupby("class")["position"].min().reindex(classes.index, fill_value=len(rows))
     classes = classes.sort_values(["train", "first_train", "first"], ascending=[False, True, True], kind="stable")
-    classes = classes.rename_axis("class").reset_index()
+    classes = classes.reset_index(drop=True)
     classes["index"] = np.arange(len(classes))
     return classes[["class", "train", "count", "index"]].astype({"train": np.int64, "count": np.int64})
+
+
+def _first_positions(codes: np.ndarray, among: np.ndarray, classes: int) -> np.ndarray:
+    """Per class code: its first position among the rows where `among` holds; the row count where it never does."""
+    first = np.full(classes, len(codes), dtype=np.int64)
+    rows = np.flatnonzero(among)
+    present, index = np.unique(codes[rows], return_index=True)
+    first[present] = rows[index]
+    return first
 
 
 def split_size_table(frame: pd.DataFrame) -> pd.DataFrame:
