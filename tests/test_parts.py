@@ -16,11 +16,13 @@ FORMATS = ("folder", "zip", "hdf5")
 
 
 def written_files(folder: Path) -> dict[str, bytes]:
-    """Every file a stage left in `folder` (the parts' records aside), by relative path."""
+    """Every file a stage left in `folder` (the parts' records and the measured speed aside), by relative path."""
     return {
         path.relative_to(folder).as_posix(): path.read_bytes()
         for path in sorted(folder.rglob("*"))
-        if path.is_file() and "_parts" not in path.relative_to(folder).parts[0]
+        if path.is_file()
+        and "_parts" not in path.relative_to(folder).parts[0]
+        and not path.name.endswith("_speed.json")
     }
 
 

@@ -175,7 +175,7 @@ def test_an_hdf5_source_with_a_nested_group_or_no_hdf5_at_all(run_dir: Path, pho
         group.create_group("nested.jpg")
     table = predict.predict_photographs(run_dir, source, threshold=0.1).set_index("image_file")
     assert table["label_1"].notna().sum() == 2
-    assert "Accessing a group" in table.loc["nested.jpg", "problem"]
+    assert "nested.jpg is a group, not an image's bytes" in table.loc["nested.jpg", "problem"]
     (tmp_path / "fake.hdf5").write_text("<html>not an HDF5 file</html>")
     argv = ["predict", "--run", str(run_dir), "--input", str(tmp_path / "fake.hdf5"), "--output", str(tmp_path / "o")]
     assert cli.main(argv) == 2

@@ -140,6 +140,8 @@ class Hdf5Package:
         """(offset, size) of an image's bytes in the file; None when HDF5 must read it (chunked, filtered, wider)."""
         if image_file not in self._blocks:
             dataset = h5py.h5o.open(self.group.id, image_file.encode("utf-8"))
+            if not isinstance(dataset, h5py.h5d.DatasetID):
+                raise ValueError(f"{self.path}: {image_file} is a group, not an image's bytes")
             offset = dataset.get_offset() if dataset.get_type().get_size() == 1 else None
             self._blocks[image_file] = None if offset is None else (offset, dataset.get_storage_size())
         return self._blocks[image_file]
