@@ -35,6 +35,7 @@ from bioscan_lib.preprocess.process import (
     _run_batches,
     check_settings,
     package_targets,
+    stage_result,
     staging_folder,
     write_boxes,
 )
@@ -114,16 +115,7 @@ def process_part(
     problems_table = pd.DataFrame(sorted(problems), columns=PROBLEM_COLUMNS)
     with atomic_path(_problems_file(dataset_dir, package, part)) as temporary:
         problems_table.to_csv(temporary, index=False)
-    failed = {name for name, _ in problems}
-    return StageResult(
-        package=f"{package} part {part}",
-        formats=tuple(targets),
-        images=len(names) - len(failed),
-        written=len(todo) - len(failed),
-        already_done=len(names) - len(todo),
-        seconds=time.perf_counter() - started,
-        problems=problems_table,
-    )
+    return stage_result(f"{package} part {part}", targets, names, todo, problems_table, started)
 
 
 def merge_parts(

@@ -375,18 +375,31 @@ def process_package(
     if boxes_csv:
         boxes_table = write_boxes([known_boxes, pd.DataFrame(boxes, columns=BOX_COLUMNS)], boxes_csv)
         journal.unlink(missing_ok=True)
-    failed = {name for name, _ in problems}
-    result = StageResult(
+    result = stage_result(package, targets, names, todo, problems_table, started, boxes_table if boxes_csv else None)
+    return _with_speed_record(result, dataset_dir / f"{package}_speed.json")
+
+
+def stage_result(
+    package: str,
+    targets: dict[str, Path],
+    names: list,
+    todo: list,
+    problems: pd.DataFrame,
+    started: float,
+    boxes: pd.DataFrame | None = None,
+) -> StageResult:
+    """What a run over `names` did: `todo` of them attempted, the `problems` failed, since `started`."""
+    failed = set(problems[PROBLEM_COLUMNS[0]])
+    return StageResult(
         package=package,
         formats=tuple(targets),
         images=len(names) - len(failed),
         written=len(todo) - len(failed),
         already_done=len(names) - len(todo),
         seconds=time.perf_counter() - started,
-        problems=problems_table,
-        boxes=boxes_table if boxes_csv else None,
+        problems=problems,
+        boxes=boxes,
     )
-    return _with_speed_record(result, dataset_dir / f"{package}_speed.json")
 
 
 def _with_speed_record(result: StageResult, record: Path) -> StageResult:
