@@ -148,6 +148,8 @@ def test_a_failed_notebook_puts_a_banner_on_the_report(run_outputs: Path) -> Non
 def test_tables_are_headed_by_what_they_are_and_shares_shown_as_percent() -> None:
     assert report.table_title("statistics_vs_published") == "Taxonomy statistics beside the paper's"
     assert report.table_title("split_counts_small_insect_order") == "Per-class split counts: small_insect_order"
+    assert report.figure_title("bin_sizes") == "Specimens per BIN"
+    assert report.figure_title("confusion_matrix_run_a") == "Confusion matrix: run_a"
     shown = report.as_percent("per_class_x", pd.DataFrame({"class": ["a"], "top1": [0.5], "top5": [1.0]}))
     assert shown["top1"].tolist() == [50.0] and shown["top5"].tolist() == [100.0]
 

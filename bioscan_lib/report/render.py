@@ -120,6 +120,15 @@ TABLE_TITLES = {  # what each table is; tables not listed are titled by their fi
     "generalization_scores": "Scored against the held-out labels (percent)",
     "generalization_conditions": "Accuracy under each change of imaging condition (percent)",
 }
+FIGURE_TITLES = {  # what each figure is; figures not listed are titled by their file name
+    "class_distribution": "Class distribution: the 16 orders and the 40 largest Diptera families",
+    "order_gallery": "One specimen per order",
+    "barcode_length_histogram": "DNA barcode lengths",
+    "barcode_blocks": "One DNA barcode, base by base",
+    "bin_sizes": "Specimens per BIN",
+    "crop_examples": "The crop tool at work: photograph, box and crop",
+    "generalization_gallery": "New photographs labelled (tick: right, cross: wrong with the truth, ?: flagged)",
+}
 SHARE_COLUMNS = {"per_class_*": ("top1", "top5")}  # shares (0-1) shown as percent, like every other table
 
 EMPTY_TABLE_REASONS = {  # why a table a notebook saved has no rows; the report says it instead of an empty grid
@@ -151,6 +160,21 @@ def table_title(name: str) -> str:
         ("split_counts_", "Per-class split counts: "),
         ("training_", "Learning curve: "),
         ("per_class_", "Per-class accuracy (percent): "),
+    ):
+        if name.startswith(prefix):
+            return title + name.removeprefix(prefix)
+    return name
+
+
+def figure_title(name: str) -> str:
+    """The heading of a figure, by its file name (run figures by their pattern)."""
+    if name in FIGURE_TITLES:
+        return FIGURE_TITLES[name]
+    for prefix, title in (
+        ("split_distribution_", "Split distribution: "),
+        ("learning_curves_", "Learning curves: "),
+        ("per_class_accuracy_", "Per-class test accuracy: "),
+        ("confusion_matrix_", "Confusion matrix: "),
     ):
         if name.startswith(prefix):
             return title + name.removeprefix(prefix)
@@ -272,6 +296,7 @@ def write_report(profile_name: str) -> tuple[Path, Path]:
         "summary": summary_table(out_dir / "tables"),
         "failures": failed_notebooks(out_dir),
         "table_title": table_title,
+        "figure_title": figure_title,
         "environment": environment(),
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
