@@ -152,33 +152,35 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
+TABLE_TITLE_PREFIXES = {  # tables saved once per experiment or run
+    "split_counts_": "Per-class split counts: ",
+    "training_": "Learning curve: ",
+    "per_class_": "Per-class accuracy (percent): ",
+}
+FIGURE_TITLE_PREFIXES = {
+    "split_distribution_": "Split distribution: ",
+    "learning_curves_": "Learning curves: ",
+    "per_class_accuracy_": "Per-class test accuracy: ",
+    "confusion_matrix_": "Confusion matrix: ",
+}
+
+
+def _title(name: str, titles: dict[str, str], prefixes: dict[str, str]) -> str:
+    """What a file is, by its name: its own title, else its prefix's title and the rest of its name, else the name."""
+    if name in titles:
+        return titles[name]
+    prefix = next((p for p in prefixes if name.startswith(p)), None)
+    return prefixes[prefix] + name.removeprefix(prefix) if prefix else name
+
+
 def table_title(name: str) -> str:
-    """The heading of a table: what it is, by its file name (`split_counts_<experiment>` by its pattern)."""
-    if name in TABLE_TITLES:
-        return TABLE_TITLES[name]
-    for prefix, title in (
-        ("split_counts_", "Per-class split counts: "),
-        ("training_", "Learning curve: "),
-        ("per_class_", "Per-class accuracy (percent): "),
-    ):
-        if name.startswith(prefix):
-            return title + name.removeprefix(prefix)
-    return name
+    """The heading of a table, by its file name."""
+    return _title(name, TABLE_TITLES, TABLE_TITLE_PREFIXES)
 
 
 def figure_title(name: str) -> str:
-    """The heading of a figure, by its file name (run figures by their pattern)."""
-    if name in FIGURE_TITLES:
-        return FIGURE_TITLES[name]
-    for prefix, title in (
-        ("split_distribution_", "Split distribution: "),
-        ("learning_curves_", "Learning curves: "),
-        ("per_class_accuracy_", "Per-class test accuracy: "),
-        ("confusion_matrix_", "Confusion matrix: "),
-    ):
-        if name.startswith(prefix):
-            return title + name.removeprefix(prefix)
-    return name
+    """The heading of a figure, by its file name."""
+    return _title(name, FIGURE_TITLES, FIGURE_TITLE_PREFIXES)
 
 
 def as_percent(name: str, table: pd.DataFrame) -> pd.DataFrame:
