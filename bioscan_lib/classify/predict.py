@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import warnings
@@ -20,7 +19,7 @@ from bioscan_lib.classify.train import INFO_FILE, predict, read_run_config, star
 from bioscan_lib.core.figures import image_grid
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.paths import resolve_path
-from bioscan_lib.preprocess.crop import SpecimenCropper
+from bioscan_lib.preprocess.crop import SpecimenCropper, displayed_size
 from bioscan_lib.preprocess.packages import PhotoSource, decode_image
 from bioscan_lib.preprocess.process import DECODE_ERRORS, READ_ERRORS, describe_problem
 from bioscan_lib.split.rules import split_folder
@@ -68,8 +67,7 @@ def full_size_side(photos: PhotoSource, image_size: int) -> int | None:
     sides = []
     for name in photos.names()[:FULL_SIZE_PROBES]:
         try:
-            with Image.open(io.BytesIO(photos.read(name))) as image:  # the header only: no pixel is decoded
-                sides.append(min(image.size))
+            sides.append(min(displayed_size(photos.read(name))))  # the header only: no pixel is decoded
         except (*DECODE_ERRORS, *READ_ERRORS):  # listed as a problem when labelled
             continue
     side = min(sides, default=0)
