@@ -116,11 +116,6 @@ def ensure_sample(profile: dict[str, Any]) -> None:
 # What each notebook reads, checked just before it runs ---------------------------------------------------------------
 
 
-def _package_present(path: Path) -> bool:
-    """True when an image package is there as a folder, a .zip or an .hdf5."""
-    return path.is_dir() or any(path.with_name(path.name + suffix).is_file() for suffix in (".zip", ".hdf5"))
-
-
 def _reachable(url: str) -> bool:
     """True when a TCP connection to the URL's host opens within a few seconds."""
     host = urlparse(url)
@@ -181,10 +176,10 @@ def _originals_missing(profile: dict[str, Any]) -> str:
 def _training_package_missing(profile: dict[str, Any]) -> str:
     package = profile.get("train_package", "bioscan1m/images/cropped_256")
     path = resolve_path(profile["data_root"]) / package
-    if _package_present(path):
+    if path.exists():  # what training opens: the folder, .zip or .hdf5 the profile names
         return _split_missing(profile)
     return (
-        f"no image package {path} (folder, .zip or .hdf5): add {Path(package).name}.zip to the profile's files "
+        f"no image package {path}: add {Path(package).name}.zip to the profile's files "
         "for notebook 01, or `bioscan-repro download --root <data_root> --extract "
         f"{Path(package).name}.zip`"
     )
