@@ -1,4 +1,4 @@
-"""Every figure has a title, log-scaled count axes start at one, and legends name every series."""
+"""Every figure has a title, log-scaled count axes start at or below one, and legends name every series."""
 
 from __future__ import annotations
 

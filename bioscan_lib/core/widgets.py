@@ -22,6 +22,7 @@ from bioscan_lib.classify.test import PREDICTIONS_CSV
 from bioscan_lib.classify.train import read_run_config
 from bioscan_lib.core.paths import resolve_path
 from bioscan_lib.dataset.metadata import TAXONOMY_COLUMNS
+from bioscan_lib.dataset.plots import LOG_AXIS_START
 from bioscan_lib.dataset.statistics import labelled
 from bioscan_lib.preprocess.packages import decode_image, open_package
 
@@ -76,7 +77,7 @@ def rank_distribution(frame: pd.DataFrame, rank: str, top: int) -> Figure:
     figure, axis = plt.subplots(figsize=(9, max(2.5, 0.22 * len(table) + 1)))
     axis.barh(table[rank], table["count"], color="tab:blue")
     axis.set_xscale("log")
-    axis.set_xlim(left=1)
+    axis.set_xlim(left=LOG_AXIS_START)
     axis.invert_yaxis()
     axis.set_xlabel("specimens (log scale)")
     axis.set_title(

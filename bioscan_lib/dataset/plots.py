@@ -9,7 +9,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-LOG_AXIS_START = 1  # count axes on a log scale start at one specimen: a cut-off baseline exaggerates differences
+LOG_AXIS_START = 0.5  # log count axes start below one specimen: no cut-off baseline, and a class of one shows
 BASE_COLOURS = {"A": "red", "T": "blue", "C": "green", "G": "gold", "N": "lightgrey", "-": "white"}
 
 
@@ -82,8 +82,8 @@ def bin_sizes(sizes: pd.Series) -> Figure:
     axis.scatter(counts.index, counts.to_numpy(), s=8, color="tab:purple")
     axis.set_xscale("log")
     axis.set_yscale("log")
-    axis.set_xlim(left=LOG_AXIS_START / 2)
-    axis.set_ylim(bottom=LOG_AXIS_START / 2)
+    axis.set_xlim(left=LOG_AXIS_START)
+    axis.set_ylim(bottom=LOG_AXIS_START)
     axis.set_xlabel("specimens in the BIN (log scale)")
     axis.set_ylabel("number of BINs (log scale)")
     axis.set_title(f"BIN sizes: {len(sizes):,} BINs of {int(sizes.sum()):,} specimens")
