@@ -66,7 +66,7 @@ chromium:
 # Re-execute the committed notebooks in place on the sample profile (their parameter defaults),
 # so that nbval compares against a fresh sample run.
 notebooks: sample
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 --KernelManager.transport=ipc \
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 \
 		--ExecutePreprocessor.kernel_name=bioscan-repro notebooks/[0-9][0-9]_*.ipynb
 
 clean-outputs:
