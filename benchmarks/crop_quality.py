@@ -59,7 +59,7 @@ def full_size_figures(folder: Path, cropper: SpecimenCropper) -> tuple[pd.DataFr
         data = path.read_bytes()
         box, look, scale = cropper.crop_box(data)
         encoded, _ = cropper(data)
-        width, height = look.width * scale, look.height * scale
+        height, width = look.shape[0] * scale, look.shape[1] * scale
         rows.append(
             {
                 "image": path.name,
@@ -68,7 +68,7 @@ def full_size_figures(folder: Path, cropper: SpecimenCropper) -> tuple[pd.DataFr
                 "inside_photo": box.left >= 0 and box.top >= 0 and box.right <= width and box.bottom <= height,
             }
         )
-        marked = images.resize_shorter_side(draw_box(look, box.scaled(1 / scale), width=2), 256)
+        marked = images.resize_shorter_side(draw_box(Image.fromarray(look), box.scaled(1 / scale), width=2), 256)
         crop_image = Image.open(io.BytesIO(encoded))
         picture = Image.new(
             "RGB", (marked.width + crop_image.width + 8, max(marked.height, crop_image.height)), "white"

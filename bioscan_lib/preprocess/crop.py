@@ -25,6 +25,13 @@ WORKING_SIZE = (
     1080  # shorter side (px) of the one reduced decode a crop is found on, and cut from when it is sharp enough
 )
 DETECTORS = ("builtin", "detr")
+OPENCV_REDUCTIONS = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
+JPEG_END = b"\xff\xd9"
 
 
 class Box(NamedTuple):
@@ -79,16 +86,45 @@ def enlarge_box(box: Box, crop_ratio: float = CROP_RATIO, equal_extend: bool = T
     )
 
 
+def cut_padded_array(rgb: np.ndarray, box: Box, pad_value: tuple[int, int, int] = PAD_VALUE) -> np.ndarray:
+    """`cut_padded` on an RGB array: the region `box` (whole pixels), `pad_value` where it leaves the array."""
+    left, top, right, bottom = (int(round(value)) for value in box)
+    rows, cols = rgb.shape[:2]
+    inside = rgb[max(0, top) : max(0, min(rows, bottom)), max(0, left) : max(0, min(cols, right))]
+    if inside.size == 0:
+        return np.full((bottom - top, right - left, 3), pad_value, np.uint8)
+    margins = (max(0, -top), max(0, bottom - rows), max(0, -left), max(0, right - cols))
+    return cv2.copyMakeBorder(inside, *margins, cv2.BORDER_CONSTANT, value=pad_value) if any(margins) else inside
+
+
 def cut_padded(image: Image.Image, box: Box, pad_value: tuple[int, int, int] = PAD_VALUE) -> Image.Image:
     """The region `box` (whole pixels) of an RGB image, filled with `pad_value` where it leaves the image."""
-    left, top, right, bottom = (int(round(value)) for value in box)
-    if left >= 0 and top >= 0 and right <= image.width and bottom <= image.height:
-        return image.crop((left, top, right, bottom))
-    canvas = Image.new("RGB", (right - left, bottom - top), pad_value)
-    inside = (max(0, left), max(0, top), min(image.width, right), min(image.height, bottom))
-    if inside[0] < inside[2] and inside[1] < inside[3]:
-        canvas.paste(image.crop(inside), (inside[0] - left, inside[1] - top))
-    return canvas
+    return Image.fromarray(cut_padded_array(np.asarray(image), box, pad_value))
+
+
+def _draft_reduction(image: Image.Image, shorter_side: int | None) -> int:
+    """The DCT scale (1, 2, 4 or 8) Pillow's `draft` decodes at in `decode_image(data, shorter_side)`."""
+    if not shorter_side or shorter_side >= min(image.size):
+        return 1
+    ratio = shorter_side / min(image.size)
+    wanted = (math.ceil(image.width * ratio), math.ceil(image.height * ratio))
+    scale = min(image.width // wanted[0], image.height // wanted[1])
+    return next(reduction for reduction in (8, 4, 2, 1) if scale >= reduction)
+
+
+def decode_photograph(data: bytes, shorter_side: int | None = None) -> np.ndarray:
+    """`decode_image` as an RGB array, the same pixels: a whole colour JPEG goes through OpenCV's libjpeg-turbo,
+    which writes the array directly (Pillow fills four-byte pixels, then copies); anything else through Pillow."""
+    with Image.open(io.BytesIO(data)) as image:
+        images.check_dimensions(image.size)
+        plain_jpeg = image.format == "JPEG" and image.mode == "RGB" and len(image.tile) == 1
+        scan_start = image.tile[0].offset if plain_jpeg else 0
+        reduction = _draft_reduction(image, shorter_side)
+    if plain_jpeg and data.find(JPEG_END, scan_start) >= 0:  # whole: Pillow refuses a truncated file, OpenCV not
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), OPENCV_REDUCTIONS[reduction])
+        if decoded is not None:
+            return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+    return np.asarray(images.decode_image(data, shorter_side))
 
 
 def _odd(value: float) -> int:
@@ -321,13 +357,13 @@ class SpecimenCropper:
             self._detr = DetrDetector.from_checkpoint(self.checkpoint)
         return self._detr(rgb)
 
-    def crop_box(self, data: bytes) -> tuple[Box, Image.Image, float]:
+    def crop_box(self, data: bytes) -> tuple[Box, np.ndarray, float]:
         """The enlarged crop box in full-size pixels (the whole photograph when no specimen is found), with the
-        reduced decode it was found on and that decode's scale."""
+        reduced decode (RGB array) it was found on and that decode's scale."""
         width, height = displayed_size(data)
-        look = images.decode_image(data, shorter_side=WORKING_SIZE)
-        look_scale = width / look.width
-        box = self.find(np.asarray(look))
+        look = decode_photograph(data, shorter_side=WORKING_SIZE)
+        look_scale = width / look.shape[1]
+        box = self.find(look)
         if box is None:
             return Box(0, 0, width, height), look, look_scale
         return enlarge_box(box.scaled(look_scale), self.crop_ratio, self.equal_extend), look, look_scale
@@ -336,13 +372,13 @@ class SpecimenCropper:
         """The crop as JPEG bytes (shorter side `size`) and the crop box in the photograph's pixels; cut from the
         decode the box was found on, or, for a small specimen, from a sharper one."""
         crop, look, look_scale = self.crop_box(data)
-        needed = math.ceil(self.size * min(look.size) * look_scale / min(crop.width, crop.height))
-        if needed <= min(look.size):
+        needed = math.ceil(self.size * min(look.shape[:2]) * look_scale / min(crop.width, crop.height))
+        if needed <= min(look.shape[:2]):
             source, scale = look, look_scale
         else:
-            source = images.decode_image(data, shorter_side=needed)
-            scale = round(look.width * look_scale) / source.width
-        region = cut_padded(source, Box(*(round(value / scale) for value in crop)))
+            source = decode_photograph(data, shorter_side=needed)
+            scale = round(look.shape[1] * look_scale) / source.shape[1]
+        region = Image.fromarray(cut_padded_array(source, Box(*(round(value / scale) for value in crop))))
         return images.encode_jpeg(images.check_not_blank(images.resize_shorter_side(region, self.size))), crop
 
 
