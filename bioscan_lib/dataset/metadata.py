@@ -334,7 +334,8 @@ def _tsv_rows(table: pa.Table) -> pa.Buffer:
 
     Label columns are decoded to plain text first: Arrow writes those faster than it looks up dictionaries."""
     plain = pa.schema(
-        field.with_type(field.type.value_type) if pa.types.is_dictionary(field.type) else field for field in table.schema
+        field.with_type(field.type.value_type) if pa.types.is_dictionary(field.type) else field
+        for field in table.schema
     )
     sink = pa.BufferOutputStream()
     options = pacsv.WriteOptions(delimiter="\t", quoting_style="none", include_header=False)
