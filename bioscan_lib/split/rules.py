@@ -261,8 +261,7 @@ def _first_positions(codes: np.ndarray, among: np.ndarray, classes: int) -> np.n
     """Per class code: its first position among the rows where `among` holds; the row count where it never does."""
     first = np.full(classes, len(codes), dtype=np.int64)
     rows = np.flatnonzero(among)
-    present, index = np.unique(codes[rows], return_index=True)
-    first[present] = rows[index]
+    np.minimum.at(first, codes[rows], rows)  # unbuffered: the smallest row of each class, without sorting
     return first
 
 
