@@ -27,7 +27,7 @@ import pandas as pd
 
 from bioscan_lib.preprocess import packages as images
 from bioscan_lib.preprocess import process as preprocess
-from bioscan_lib.preprocess.crop import WORKING_SIZE, DetrDetector, SpecimenCropper, decode_photograph
+from bioscan_lib.preprocess.crop import WORKING_SIZE, DetrDetector, SpecimenCropper
 from bioscan_lib.sample.photographs import ORDERS_DRAWN, draw_photo
 
 FULL_SIZE = (2880, 2160)
@@ -138,7 +138,7 @@ def per_core_table(sets: dict[str, list[bytes]], folder: Path) -> pd.DataFrame:
         files = write_files(photographs, folder, name)
         resize = per_core_ours(preprocess.Resizer(), photographs)
         crop = per_core_ours(cropper, photographs)
-        decode = per_core_ours(lambda data: decode_photograph(data, shorter_side=WORKING_SIZE), photographs)
+        decode = per_core_ours(lambda data: images.decode_array(data, shorter_side=WORKING_SIZE), photographs)
         baselines = [("resize", resize, RESIZE, None), ("crop", crop, RESIZE, None)]
         if convert is not None:
             resize_baseline = per_core_imagemagick(convert, files, folder, None)

@@ -61,35 +61,6 @@ def test_cut_padded_array_is_cut_padded_on_pixels():
         assert expected.shape[:2] == (box.height, box.width)
 
 
-def _oriented_jpeg(orientation: int) -> bytes:
-    """A 160x120 JPEG with a corner marked, carrying EXIF orientation `orientation`."""
-    photo = Image.fromarray(np.random.default_rng(orientation).integers(0, 255, (120, 160, 3), dtype=np.uint8))
-    ImageDraw.Draw(photo).rectangle((0, 0, 30, 20), fill=(250, 0, 0))
-    exif = photo.getexif()
-    exif[0x0112] = orientation
-    buffer = io.BytesIO()
-    photo.save(buffer, format="JPEG", quality=90, exif=exif.tobytes())
-    return buffer.getvalue()
-
-
-@pytest.mark.parametrize("orientation", range(1, 9))
-@pytest.mark.parametrize("shorter_side", [None, 60, 30, 15])
-def test_decode_photograph_gives_decode_images_pixels_bit_for_bit(orientation, shorter_side):
-    data = _oriented_jpeg(orientation)
-    expected = np.asarray(images.decode_image(data, shorter_side=shorter_side))
-    assert np.array_equal(crop.decode_photograph(data, shorter_side=shorter_side), expected)
-
-
-def test_decode_photograph_reads_other_images_through_pillow_and_refuses_a_truncated_jpeg():
-    grey = io.BytesIO()
-    Image.new("L", (64, 48), 90).save(grey, format="PNG")
-    assert crop.decode_photograph(grey.getvalue()).shape == (48, 64, 3)
-    whole = _oriented_jpeg(1) + b"camera trailer"  # bytes after the end of the image, as CBG photographs have
-    assert crop.decode_photograph(whole).shape == (120, 160, 3)
-    with pytest.raises(OSError, match="truncated"):
-        crop.decode_photograph(whole[: len(whole) // 2])
-
-
 def test_box_iou_and_contains():
     assert crop.box_iou(Box(0, 0, 10, 10), Box(5, 0, 15, 10)) == pytest.approx(1 / 3)
     assert crop.box_contains(Box(0, 0, 10, 10), Box(2, 2, 10, 9))
@@ -137,9 +108,9 @@ def test_a_full_size_crop_is_cut_from_one_half_scale_decode_unless_the_specimen_
     monkeypatch, specimen_length, decodes
 ):
     data = full_size_photo(specimen_length)
-    decoded, decode = [], crop.decode_photograph
+    decoded, decode = [], images.decode_array
     monkeypatch.setattr(
-        crop, "decode_photograph", lambda *args, **kwargs: decoded.append(decode(*args, **kwargs)) or decoded[-1]
+        images, "decode_array", lambda *args, **kwargs: decoded.append(decode(*args, **kwargs)) or decoded[-1]
     )
     encoded, box = crop.SpecimenCropper()(data)
     assert [array.shape[:2] for array in decoded] == [(1080, 1440), (2160, 2880)][:decodes]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from bioscan_lib.preprocess import FORMATS
 from bioscan_lib.preprocess import packages as images
@@ -201,3 +201,32 @@ def test_hdf5_reads_whole_blocks_at_their_offsets_and_leaves_other_layouts_to_hd
             reader.read("absent.jpg")
     finally:
         reader.close()
+
+
+def _oriented_jpeg(orientation: int) -> bytes:
+    """A 160x120 JPEG with a corner marked, carrying EXIF orientation `orientation`."""
+    photo = Image.fromarray(np.random.default_rng(orientation).integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    ImageDraw.Draw(photo).rectangle((0, 0, 30, 20), fill=(250, 0, 0))
+    exif = photo.getexif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG", quality=90, exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("shorter_side", [None, 60, 30, 15])
+def test_decode_array_gives_decode_images_pixels_bit_for_bit(orientation, shorter_side):
+    data = _oriented_jpeg(orientation)
+    expected = np.asarray(images.decode_image(data, shorter_side=shorter_side))
+    assert np.array_equal(images.decode_array(data, shorter_side=shorter_side), expected)
+
+
+def test_decode_array_reads_other_images_through_pillow_and_refuses_a_truncated_jpeg():
+    grey = io.BytesIO()
+    Image.new("L", (64, 48), 90).save(grey, format="PNG")
+    assert images.decode_array(grey.getvalue()).shape == (48, 64, 3)
+    whole = _oriented_jpeg(1) + b"camera trailer"  # bytes after the end of the image, as CBG photographs have
+    assert images.decode_array(whole).shape == (120, 160, 3)
+    with pytest.raises(OSError, match="truncated"):
+        images.decode_array(whole[: len(whole) // 2])

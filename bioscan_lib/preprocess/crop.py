@@ -25,13 +25,6 @@ WORKING_SIZE = (
     1080  # shorter side (px) of the one reduced decode a crop is found on, and cut from when it is sharp enough
 )
 DETECTORS = ("builtin", "detr")
-OPENCV_REDUCTIONS = {
-    1: cv2.IMREAD_COLOR,
-    2: cv2.IMREAD_REDUCED_COLOR_2,
-    4: cv2.IMREAD_REDUCED_COLOR_4,
-    8: cv2.IMREAD_REDUCED_COLOR_8,
-}
-JPEG_END = b"\xff\xd9"
 
 
 class Box(NamedTuple):
@@ -100,31 +93,6 @@ def cut_padded_array(rgb: np.ndarray, box: Box, pad_value: tuple[int, int, int] 
 def cut_padded(image: Image.Image, box: Box, pad_value: tuple[int, int, int] = PAD_VALUE) -> Image.Image:
     """The region `box` (whole pixels) of an RGB image, filled with `pad_value` where it leaves the image."""
     return Image.fromarray(cut_padded_array(np.asarray(image), box, pad_value))
-
-
-def _draft_reduction(image: Image.Image, shorter_side: int | None) -> int:
-    """The DCT scale (1, 2, 4 or 8) Pillow's `draft` decodes at in `decode_image(data, shorter_side)`."""
-    if not shorter_side or shorter_side >= min(image.size):
-        return 1
-    ratio = shorter_side / min(image.size)
-    wanted = (math.ceil(image.width * ratio), math.ceil(image.height * ratio))
-    scale = min(image.width // wanted[0], image.height // wanted[1])
-    return next(reduction for reduction in (8, 4, 2, 1) if scale >= reduction)
-
-
-def decode_photograph(data: bytes, shorter_side: int | None = None) -> np.ndarray:
-    """`decode_image` as an RGB array, the same pixels: a whole colour JPEG goes through OpenCV's libjpeg-turbo,
-    which writes the array directly (Pillow fills four-byte pixels, then copies); anything else through Pillow."""
-    with Image.open(io.BytesIO(data)) as image:
-        images.check_dimensions(image.size)
-        plain_jpeg = image.format == "JPEG" and image.mode == "RGB" and len(image.tile) == 1
-        scan_start = image.tile[0].offset if plain_jpeg else 0
-        reduction = _draft_reduction(image, shorter_side)
-    if plain_jpeg and data.find(JPEG_END, scan_start) >= 0:  # whole: Pillow refuses a truncated file, OpenCV not
-        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), OPENCV_REDUCTIONS[reduction])
-        if decoded is not None:
-            return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
-    return np.asarray(images.decode_image(data, shorter_side))
 
 
 def _odd(value: float) -> int:
@@ -361,7 +329,7 @@ class SpecimenCropper:
         """The enlarged crop box in full-size pixels (the whole photograph when no specimen is found), with the
         reduced decode (RGB array) it was found on and that decode's scale."""
         width, height = displayed_size(data)
-        look = decode_photograph(data, shorter_side=WORKING_SIZE)
+        look = images.decode_array(data, shorter_side=WORKING_SIZE)
         look_scale = width / look.shape[1]
         box = self.find(look)
         if box is None:
@@ -376,7 +344,7 @@ class SpecimenCropper:
         if needed <= min(look.shape[:2]):
             source, scale = look, look_scale
         else:
-            source = decode_photograph(data, shorter_side=needed)
+            source = images.decode_array(data, shorter_side=needed)
             scale = round(look.shape[1] * look_scale) / source.shape[1]
         region = Image.fromarray(cut_padded_array(source, Box(*(round(value / scale) for value in crop))))
         return images.encode_jpeg(images.check_not_blank(images.resize_shorter_side(region, self.size))), crop
