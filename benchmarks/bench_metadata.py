@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 
 from bioscan_lib.core.paths import resolve_path
-from bioscan_lib.dataset.metadata import cache_path
+from bioscan_lib.data.metadata import cache_path
 from bioscan_lib.sample.release import write_full_scale_metadata
 
 MEASURE = """
 import json, resource, sys, time
 import pandas as pd
-from bioscan_lib.dataset import metadata
+from bioscan_lib.data import metadata
 from bioscan_lib.dataset import statistics
 start = time.perf_counter()
 if sys.argv[1] == "baseline":

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bioscan_lib.preprocess import packages as images
+from bioscan_lib.data import images
 from bioscan_lib.preprocess import process as preprocess
 from bioscan_lib.preprocess.crop import WORKING_SIZE, DetrDetector, SpecimenCropper
 from bioscan_lib.sample.photographs import ORDERS_DRAWN, draw_photo

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bioscan_lib.core import reference
+from bioscan_lib.data import bioscan1m
+from bioscan_lib.data.bioscan1m import BUDGETS
 from bioscan_lib.sample.release import full_scale_metadata
 from bioscan_lib.split import rules as split
 
@@ -85,21 +86,21 @@ def main() -> None:
         f"{TARGET_SECONDS / seconds:.0f}x under)"
     )
     print(sizes.to_string(index=False))
-    published_orders = metadata["order"].isin(list(reference.published_order_counts()))
+    published_orders = metadata["order"].isin(list(bioscan1m.published_order_counts()))
     derived = split.split_size_table(split.make_splits(metadata[published_orders], SEED)).set_index("experiment")
     print(
         "split sizes on the 16 published orders equal the derived table:",
-        derived.to_dict(orient="index") == reference.split_sizes(),
+        derived.to_dict(orient="index") == bioscan1m.split_sizes(),
     )
 
     subset = metadata.iloc[:SUBSET_ROWS]
     scale = SUBSET_ROWS / len(metadata)
-    medium, small = round(split.SIZES["medium"] * scale), round(split.SIZES["small"] * scale)
+    medium, small = round(BUDGETS["medium"] * scale), round(BUDGETS["small"] * scale)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", split.SplitBudgetWarning)
         fast_seconds, fast = best_time(lambda: split.make_splits(subset, SEED, medium, small), repeats=3)
         slow_seconds, slow = best_time(lambda: make_splits_per_row(subset, SEED, medium, small), repeats=1)
-    same = all(fast[c].astype(str).equals(slow[c].astype(str)) for c in split.EXPERIMENTS)
+    same = all(fast[c].astype(str).equals(slow[c].astype(str)) for c in bioscan1m.EXPERIMENTS)
     print(
         f"{SUBSET_ROWS:,}-row subset (Medium {medium:,}, Small {small:,}): vectorised {fast_seconds:.3f} s, "
         f"per-row {slow_seconds:.2f} s, speed-up {slow_seconds / fast_seconds:.0f}x, identical columns: {same}"

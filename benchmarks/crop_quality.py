@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from bioscan_lib.preprocess import packages as images
+from bioscan_lib.data import images
 from bioscan_lib.preprocess.crop import SpecimenCropper, box_iou, draw_box, match_crop_box
 
 TARGET_IOU = 0.77

@@ -15,7 +15,8 @@ import typing
 from collections.abc import Callable
 from pathlib import Path
 
-from bioscan_lib.config import TrainConfig
+from bioscan_lib.config import AVERAGE_K_RULES, Profile, TrainConfig
+from bioscan_lib.data.bioscan1m import RESIZED_SIDE
 
 Handler = Callable[[argparse.Namespace], int]
 DEFAULT_PROFILE = "sample"  # every command that takes --profile defaults to it
@@ -119,7 +120,8 @@ def _print_counts(counts) -> int:
 
 
 def _add_download(subparsers: argparse._SubParsersAction) -> None:
-    from bioscan_lib.download import FULL_PACKAGES, RESIZED_PACKAGES, DownloadSettings
+    from bioscan_lib.data.bioscan1m import FULL_PACKAGES, RESIZED_PACKAGES
+    from bioscan_lib.download import DownloadSettings
 
     parser = subparsers.add_parser(
         "download",
@@ -165,7 +167,7 @@ def _add_download(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _statistics(arguments: argparse.Namespace) -> int:
-    from bioscan_lib.dataset.metadata import read_metadata
+    from bioscan_lib.data.metadata import read_metadata
     from bioscan_lib.dataset.statistics import write_statistics
 
     written = write_statistics(read_metadata(arguments.metadata), arguments.output)
@@ -184,7 +186,7 @@ def _add_statistics(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _split(arguments: argparse.Namespace) -> int:
-    from bioscan_lib.dataset.metadata import find_metadata, read_metadata
+    from bioscan_lib.data.metadata import find_metadata, read_metadata
     from bioscan_lib.split import rules
 
     source = find_metadata(arguments.metadata)
@@ -198,14 +200,15 @@ def _split(arguments: argparse.Namespace) -> int:
 
 
 def _add_split(subparsers: argparse._SubParsersAction) -> None:
-    from bioscan_lib.split import SIZES
+    from bioscan_lib.config import DEFAULT_SEED
+    from bioscan_lib.data.bioscan1m import BUDGETS
 
     parser = subparsers.add_parser("split", help="make the six experiments' train/validation/test splits")
     parser.add_argument("--metadata", required=True, help="the metadata TSV (or the folder holding it)")
     parser.add_argument("--output", required=True, help="the split TSV to write (never the source)")
-    parser.add_argument("--seed", type=int, default=2023, help="seed of the shuffles (default 2023)")
-    parser.add_argument("--medium-size", type=int, default=SIZES["medium"], help="samples of the Medium experiments")
-    parser.add_argument("--small-size", type=int, default=SIZES["small"], help="samples of the Small experiments")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the shuffles (default %(default)s)")
+    parser.add_argument("--medium-size", type=int, default=BUDGETS["medium"], help="samples of the Medium experiments")
+    parser.add_argument("--small-size", type=int, default=BUDGETS["small"], help="samples of the Small experiments")
     parser.set_defaults(handler=_split)
 
 
@@ -273,7 +276,7 @@ def _by_parts(arguments: argparse.Namespace, stage: str) -> int:
     if not arguments.merge:
         return 0
     if numbers is None:
-        from bioscan_lib.preprocess.packages import open_package
+        from bioscan_lib.data.images import open_package
 
         reader = open_package(arguments.input)
         numbers = sorted({chunk for chunk, _ in reader.names()})
@@ -349,7 +352,7 @@ def _package_options(parser: argparse.ArgumentParser, package: str) -> None:
         help="package format to write; repeat for several (default: folder)",
     )
     parser.add_argument("--package", default=package, help="output package name (default %(default)s)")
-    parser.add_argument("--size", type=int, default=256, help="shorter side in pixels (default %(default)s)")
+    parser.add_argument("--size", type=int, default=RESIZED_SIDE, help="shorter side in pixels (default %(default)s)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: every core)")
     parser.add_argument("--redo", action="store_true", help="process every image again, even those already written")
     parser.add_argument(
@@ -469,8 +472,8 @@ def _add_test(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument(
         "--average-k-rule",
-        choices=("plantnet", "published"),
-        default="plantnet",
+        choices=AVERAGE_K_RULES,
+        default=AVERAGE_K_RULES[0],
         help="how average-k's threshold is chosen on validation: PlantNet-300K's rule, or the released code's "
         "(from the first and last validation samples only, so it hangs on their order) (default %(default)s)",
     )
@@ -624,7 +627,7 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
         "--output", required=True, help="CSV to write: image_file, top-k labels and probabilities, uncertain"
     )
     parser.add_argument("--crop", action="store_true", help="cut the specimen out first (for full-size photographs)")
-    parser.add_argument("--top-k", type=int, default=3, help="labels per photograph (default %(default)s)")
+    parser.add_argument("--top-k", type=int, default=Profile.top_k, help="labels per photograph (default %(default)s)")
     parser.add_argument(
         "--threshold",
         type=float,
@@ -710,7 +713,8 @@ def _add_pipeline(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_sample(subparsers: argparse._SubParsersAction) -> None:
-    from bioscan_lib.sample import DEFAULT_IMAGE_SIZE, DEFAULT_RECORDS, DEFAULT_SEED
+    from bioscan_lib.config import DEFAULT_SEED
+    from bioscan_lib.sample import DEFAULT_IMAGE_SIZE, DEFAULT_RECORDS
 
     parser = subparsers.add_parser("sample", help="generate the synthetic sample release (or full-scale metadata)")
     parser.add_argument("--output", required=True, help="folder to write into")

@@ -17,8 +17,12 @@ from typing import Any
 import yaml
 
 from bioscan_lib.core.paths import project_root, resolve_path
+from bioscan_lib.data import DEFAULT_RELEASE, RELEASES
+from bioscan_lib.data.bioscan1m import DATASET_FOLDER, IMAGES_FOLDER
 
 LOSSES = ("ce", "focal")
+DEFAULT_SEED = 2023  # every seeded step: the sample, the splits, training
+AVERAGE_K_RULES = ("plantnet", "published")  # how average-k's threshold is chosen; the first is the default
 TRAIN_PREFIX = "train_"
 
 
@@ -36,11 +40,13 @@ class TrainConfig:
     experiment: str = _option("large_insect_order", "experiment (split column), e.g. large_diptera_family")
     model: str = _option("vit_base_patch16_224", "timm model name, e.g. resnet50.tv_in1k or test_resnet")
     loss: str = _option("ce", "ce (cross-entropy) or focal")
-    seed: int = _option(2023, "seed of initialisation, shuffling and augmentation")
+    seed: int = _option(DEFAULT_SEED, "seed of initialisation, shuffling and augmentation")
     profile: str = _option("paper", "profile the run belongs to")
-    data_root: str = _option("data/bioscan1m_release", "folder holding bioscan1m/")
+    data_root: str = _option(f"data/{DATASET_FOLDER}_release", f"folder holding {DATASET_FOLDER}/")
     output_dir: str = _option("outputs/paper", "profile output folder (holds split/ and runs/)")
-    package: str = _option("bioscan1m/images/cropped_256", "image package under data_root: folder, .zip or .hdf5")
+    package: str = _option(
+        f"{DATASET_FOLDER}/{IMAGES_FOLDER}/cropped_256", "image package under data_root: folder, .zip or .hdf5"
+    )
     pretrained: bool = _option(True, "start from the hub's ImageNet weights")
     weights: str | None = _option(None, "local weights file (safetensors or torch state dict) instead of the hub")
     epochs: int = _option(100, "epochs")
@@ -130,7 +136,8 @@ class Profile:
     profile: str
     data_root: str
     output_dir: str
-    seed: int = 2023
+    seed: int = DEFAULT_SEED
+    release: str = DEFAULT_RELEASE  # which release data_root holds: a module of bioscan_lib.data (data.RELEASES)
     skip_notebooks: list[str] = field(default_factory=list)
     # the embedded sample (absent on the paper profile)
     sample_records: int | None = None
@@ -161,7 +168,7 @@ class Profile:
     checkpoints_dir: str | None = None
     export_runs: list[str] = field(default_factory=list)
     import_suffix: str = "_released"
-    average_k_rule: str = "plantnet"
+    average_k_rule: str = AVERAGE_K_RULES[0]
     # 08 generalization
     run: str | None = None
     photographs: str | None = None
@@ -244,6 +251,8 @@ def profile_from(values: dict[str, Any], where: str = "profile") -> Profile:
     missing = [key for key in ("profile", "data_root", "output_dir") if key not in plain]
     if missing:
         raise ValueError(f"{where}: missing key(s) {missing}")
+    if plain.get("release", DEFAULT_RELEASE) not in RELEASES:
+        raise ValueError(f"{where}: release is {plain['release']!r}; the releases are {', '.join(RELEASES)}")
     return Profile(**plain, training=train)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bioscan_lib.dataset.metadata import find_metadata, read_metadata
+from bioscan_lib.data.metadata import find_metadata, read_metadata
 from bioscan_lib.sample import release as sample
 from bioscan_lib.split import rules as split
 

@@ -8,19 +8,18 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
-from bioscan_lib.dataset.metadata import NOT_CLASSIFIED, SPLIT_COLUMNS
-from bioscan_lib.split import SIZES
-from bioscan_lib.split.rules import (
-    _SPLIT_CATEGORIES,
+from bioscan_lib.data.bioscan1m import (
+    BUDGETS,
     DIPTERA,
     EXPERIMENTS,
     N_DIPTERA_FAMILIES,
-    NO_SPLIT,
+    NOT_CLASSIFIED,
+    SPLIT_COLUMNS,
     experiment_size,
     experiment_task,
     label_column,
-    split_budgets,
 )
+from bioscan_lib.split.rules import _SPLIT_CATEGORIES, NO_SPLIT, split_budgets
 
 
 def _split_per_row(rows: list[int], keys: np.ndarray, column: list[str]) -> None:
@@ -61,8 +60,8 @@ def _round_robin_per_row(pools: dict[str, list[int]], budget: int) -> list[int]:
 def make_splits_per_row(
     metadata: pd.DataFrame,
     seed: int,
-    medium_size: int = SIZES["medium"],
-    small_size: int = SIZES["small"],
+    medium_size: int = BUDGETS["medium"],
+    small_size: int = BUDGETS["small"],
 ) -> pd.DataFrame:
     """The same rules one row at a time in plain Python: the check and speed baseline for `make_splits`."""
     generator = np.random.default_rng(seed)

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bioscan_lib.download.catalog import (
-    METADATA_ALIAS,
-    METADATA_NAME,
-    catalog,
-    lookup,
-    parse_parts,
-    read_drive_ids,
-    select_files,
-    with_drive_ids,
-)
+from bioscan_lib.data.bioscan1m import METADATA_ALIAS, METADATA_NAME
+from bioscan_lib.download.catalog import catalog, lookup, parse_parts, read_drive_ids, select_files, with_drive_ids
 
 
 def test_catalog_holds_every_published_file():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bioscan_lib.dataset.metadata import read_metadata
+from bioscan_lib.data.metadata import read_metadata
 from bioscan_lib.preprocess import compare
 from bioscan_lib.preprocess import process as preprocess
 

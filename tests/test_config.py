@@ -115,3 +115,9 @@ def test_a_broken_profile_file_is_one_line_naming_it(
     with pytest.raises(ValueError, match=message) as raised:
         config.load_profile("x")
     assert "\n" not in str(raised.value)
+
+
+def test_a_profile_names_a_known_release(tmp_path: Path) -> None:
+    values = {**config.load_profile("sample"), "release": "bioscan9m"}
+    with pytest.raises(ValueError, match="release is 'bioscan9m'; the releases are bioscan1m"):
+        config.profile_from(values, "params/test.yaml")

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageDraw
 
+from bioscan_lib.data import images
 from bioscan_lib.preprocess import crop
-from bioscan_lib.preprocess import packages as images
 from bioscan_lib.preprocess import process as preprocess
 from bioscan_lib.preprocess.crop import Box
 from bioscan_lib.sample.photographs import DEFAULT_CONDITION, ORDERS_DRAWN, draw_photo

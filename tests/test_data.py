@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from bioscan_lib.classify import data
-from bioscan_lib.dataset.metadata import find_metadata, read_metadata
+from bioscan_lib.data.metadata import find_metadata, read_metadata
 from bioscan_lib.split import rules as split
 
 PACKAGES = {

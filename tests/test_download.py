@@ -21,8 +21,9 @@ import pytest
 from filelock import FileLock
 
 from bioscan_lib import cli
+from bioscan_lib.data.bioscan1m import METADATA_NAME
 from bioscan_lib.download import fetch as download
-from bioscan_lib.download.catalog import METADATA_NAME, lookup
+from bioscan_lib.download.catalog import lookup
 from bioscan_lib.download.fetch import DownloadError, DownloadSettings, fetch_file, partial_path
 
 FAST = DownloadSettings(

@@ -14,7 +14,7 @@ from bioscan_lib import cli
 from bioscan_lib.classify import test as evaluate
 from bioscan_lib.classify import train
 from bioscan_lib.config import TrainConfig, read_profile
-from bioscan_lib.dataset.metadata import find_metadata, read_metadata
+from bioscan_lib.data.metadata import find_metadata, read_metadata
 from bioscan_lib.split import rules as split
 
 # the sample profile's recipe, on the small test sample's original_256 images

@@ -9,10 +9,10 @@ import zipfile
 import pandas as pd
 import pytest
 
-from bioscan_lib.dataset.metadata import COLUMNS, SPLIT_COLUMNS
+from bioscan_lib.data.bioscan1m import COLUMNS, SPLIT_COLUMNS, images_folder
+from bioscan_lib.data.images import zip_member
 from bioscan_lib.download import extract
-from bioscan_lib.download.extract import UnsafeArchiveError, check_extraction, extract_zip, images_folder
-from bioscan_lib.preprocess.packages import zip_member
+from bioscan_lib.download.extract import UnsafeArchiveError, check_extraction, extract_zip
 
 IMAGES = [(1, "a.jpg"), (1, "b.jpg"), (2, "c.jpg")]
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from bioscan_lib.data import bioscan1m, images
 from bioscan_lib.preprocess import FORMATS
-from bioscan_lib.preprocess import packages as images
 
 
 def _jpeg(width: int, height: int, colour: tuple[int, int, int] = (200, 10, 10)) -> bytes:
@@ -187,7 +187,7 @@ def test_hdf5_reads_whole_blocks_at_their_offsets_and_leaves_other_layouts_to_hd
     path = tmp_path / "pkg.hdf5"
     images.write_hdf5(RECORDS, path)
     with h5py.File(path, "a") as file:
-        group = file[images.HDF5_GROUP]
+        group = file[bioscan1m.HDF5_GROUP]
         group.create_dataset("zipped.jpg", data=np.frombuffer(RECORDS[0].data, np.uint8), chunks=(64,), compression=9)
         group.create_dataset("wide.jpg", data=np.arange(10, dtype=">i2"))
     reader = images.open_package(path)

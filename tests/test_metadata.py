@@ -13,14 +13,14 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from bioscan_lib.dataset import metadata
+from bioscan_lib.data import bioscan1m, metadata
 from bioscan_lib.sample.release import synthetic_metadata
 
 
 @pytest.fixture()
 def tsv(tmp_path: Path) -> Path:
     return metadata.write_metadata(
-        synthetic_metadata(records=300, seed=1, chunk_length=100), tmp_path / metadata.METADATA_FILE_NAMES[0]
+        synthetic_metadata(records=300, seed=1, chunk_length=100), tmp_path / bioscan1m.METADATA_FILE_NAMES[0]
     )
 
 
@@ -31,12 +31,12 @@ def _rewrite(path: Path, edit) -> None:
 
 
 def test_written_tsv_has_the_published_header_unquoted(tsv: Path) -> None:
-    assert tsv.read_text().splitlines()[0].split("\t") == list(metadata.COLUMNS)
+    assert tsv.read_text().splitlines()[0].split("\t") == list(bioscan1m.COLUMNS)
 
 
 def test_read_gives_categories_and_whole_chunk_numbers(tsv: Path) -> None:
     frame = metadata.read_metadata(tsv, cache=False)
-    assert list(frame.columns) == list(metadata.COLUMNS)
+    assert list(frame.columns) == list(bioscan1m.COLUMNS)
     assert isinstance(frame["order"].dtype, pd.CategoricalDtype)
     assert frame["chunk_number"].tolist()[:3] == [1, 1, 1] and frame["chunk_number"].max() == 3
 
@@ -44,7 +44,7 @@ def test_read_gives_categories_and_whole_chunk_numbers(tsv: Path) -> None:
 def test_round_trip_keeps_every_value(tsv: Path) -> None:
     original = synthetic_metadata(records=300, seed=1, chunk_length=100)
     again = metadata.read_metadata(tsv, cache=False)
-    for column in metadata.COLUMNS:
+    for column in bioscan1m.COLUMNS:
         assert original[column].astype(str).tolist() == again[column].astype(str).tolist(), column
 
 
@@ -52,7 +52,7 @@ def test_both_published_names_and_the_package_layout_are_found(tsv: Path, tmp_pa
     assert metadata.find_metadata(tsv.parent) == tsv
     layout = tmp_path / "root" / "bioscan1m"
     layout.mkdir(parents=True)
-    other = shutil.copy(tsv, layout / metadata.METADATA_FILE_NAMES[1])
+    other = shutil.copy(tsv, layout / bioscan1m.METADATA_FILE_NAMES[1])
     assert metadata.find_metadata(tmp_path / "root") == Path(other)
 
 
@@ -86,7 +86,7 @@ def test_missing_column_is_named(tsv: Path) -> None:
 
 def _set_field(lines: list[str], line: int, column: str, value: str) -> None:
     fields = lines[line - 1].split("\t")
-    fields[metadata.COLUMNS.index(column)] = value
+    fields[bioscan1m.COLUMNS.index(column)] = value
     lines[line - 1] = "\t".join(fields)
 
 
@@ -173,7 +173,7 @@ def test_chunk_number_not_a_whole_number_in_range_names_file_column_and_line(tsv
 def test_bytes_that_are_not_utf8_name_file_column_and_line(tsv: Path, column: str) -> None:
     lines = tsv.read_bytes().split(b"\n")
     fields = lines[5].split(b"\t")
-    fields[metadata.COLUMNS.index(column)] = "Müller".encode("latin-1")
+    fields[bioscan1m.COLUMNS.index(column)] = "Müller".encode("latin-1")
     lines[5] = b"\t".join(fields)
     tsv.write_bytes(b"\n".join(lines))
     with pytest.raises(
@@ -194,7 +194,7 @@ def test_repeated_image_files_are_refused_with_counts(tsv: Path) -> None:
     def repeat(lines: list[str]) -> None:
         lines.append(lines[3])  # an exact copy of line 4
         fields = lines[10].split("\t")
-        fields[metadata.COLUMNS.index("image_file")] = lines[20].split("\t")[metadata.COLUMNS.index("image_file")]
+        fields[bioscan1m.COLUMNS.index("image_file")] = lines[20].split("\t")[bioscan1m.COLUMNS.index("image_file")]
         lines[10] = "\t".join(fields)  # line 11 names line 21's image
 
     _rewrite(tsv, repeat)

@@ -16,7 +16,8 @@ from tiny_run import TINY
 from bioscan_lib import cli
 from bioscan_lib.classify import predict, train
 from bioscan_lib.config import TrainConfig
-from bioscan_lib.preprocess.packages import HDF5_GROUP, PhotoSource
+from bioscan_lib.data.bioscan1m import HDF5_GROUP
+from bioscan_lib.data.images import PhotoSource
 
 
 @pytest.fixture(scope="module")

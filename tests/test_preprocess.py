@@ -21,8 +21,8 @@ import pytest
 from PIL import Image
 
 from bioscan_lib import cli
+from bioscan_lib.data import bioscan1m, images
 from bioscan_lib.preprocess import FORMATS
-from bioscan_lib.preprocess import packages as images
 from bioscan_lib.preprocess import process as preprocess
 
 
@@ -241,7 +241,7 @@ def test_unreadable_entries_of_an_hdf5_package_are_listed_and_the_rest_done(tmp_
     ]
     images.write_hdf5([*records[:3], *odd], tmp_path / "in.hdf5")
     with h5py.File(tmp_path / "in.hdf5", "a") as file:
-        file[images.HDF5_GROUP].create_group("nested.jpg")
+        file[bioscan1m.HDF5_GROUP].create_group("nested.jpg")
     result = preprocess.resize_package(tmp_path / "in.hdf5", tmp_path / "out", ("hdf5",), workers=1)
     problems = result.problems.set_index("file")["problem"]
     assert sorted(problems.index) == ["blank.jpg", "elongated.png", "nested.jpg", "notes.txt"]

@@ -13,13 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bioscan_lib.core import reference
-from bioscan_lib.dataset import metadata
-from bioscan_lib.dataset.statistics import labelled
-from bioscan_lib.preprocess import packages as images
+from bioscan_lib.data import bioscan1m, images, metadata
+from bioscan_lib.data.bioscan1m import label_column
+from bioscan_lib.data.metadata import labelled
 from bioscan_lib.sample import OFFICIAL_SPLIT_SEED_OFFSET
 from bioscan_lib.sample import release as sample
-from bioscan_lib.split.rules import SplitBudgetWarning, class_split_table, label_column, make_splits
+from bioscan_lib.split.rules import SplitBudgetWarning, class_split_table, make_splits
 
 SMALL_RECORDS = 240  # the size of the `small_sample` fixture
 
@@ -61,14 +60,14 @@ def test_a_complete_sample_is_not_regenerated(small_sample: Path) -> None:
 
 def test_metadata_has_the_published_columns_and_value_shapes(small_sample: Path) -> None:
     frame = metadata.read_metadata(small_sample / "bioscan1m")
-    assert list(frame.columns) == list(metadata.COLUMNS) and len(frame) == SMALL_RECORDS
+    assert list(frame.columns) == list(bioscan1m.COLUMNS) and len(frame) == SMALL_RECORDS
     assert frame["uri"].astype(str).str.fullmatch(r"BOLD:[A-Z]{3}\d{4}").all()
     assert frame["sampleid"].astype(str).str.fullmatch(r"BIOUG\d{5}-[A-H]\d{2}").all()
     assert frame["processid"].astype(str).str.fullmatch(r"[A-Z]{5}\d{5}-\d{2}").all()
     assert frame["image_file"].is_unique and frame["processid"].is_unique
     assert frame["image_file"].astype(str).str.fullmatch(r"(BIOUG\d{5}-[A-H]\d{2}|\d{7})\.jpg").all()
     assert frame["chunk_number"].nunique() == 3
-    assert set(frame[list(metadata.SPLIT_COLUMNS)].stack().astype(str)) == set(metadata.SPLIT_VALUES)
+    assert set(frame[list(bioscan1m.SPLIT_COLUMNS)].stack().astype(str)) == set(bioscan1m.SPLIT_VALUES)
 
 
 def test_official_splits_follow_the_published_rules_with_the_generators_own_shuffle(small_sample: Path) -> None:
@@ -78,7 +77,7 @@ def test_official_splits_follow_the_published_rules_with_the_generators_own_shuf
         warnings.simplefilter("ignore", SplitBudgetWarning)
         remade = make_splits(frame, 7 + OFFICIAL_SPLIT_SEED_OFFSET, medium, small)
         suite = make_splits(frame, 7, medium, small)
-    for column in metadata.SPLIT_COLUMNS:
+    for column in bioscan1m.SPLIT_COLUMNS:
         assert frame[column].astype(str).tolist() == remade[column].astype(str).tolist(), column
         assert (class_split_table(frame, column) == class_split_table(suite, column)).all().all(), column
     assert frame["large_insect_order"].astype(str).tolist() != suite["large_insect_order"].astype(str).tolist()
@@ -90,7 +89,7 @@ def test_official_splits_follow_the_published_rules_with_the_generators_own_shuf
 
 
 def test_taxonomy_is_consistent() -> None:
-    frame = sample.synthetic_metadata(records=3000, seed=3).astype({c: str for c in metadata.TAXONOMY_COLUMNS})
+    frame = sample.synthetic_metadata(records=3000, seed=3).astype({c: str for c in bioscan1m.TAXONOMY_COLUMNS})
     for child, parent in (
         ("species", "genus"),
         ("genus", "family"),
@@ -99,22 +98,22 @@ def test_taxonomy_is_consistent() -> None:
         ("subfamily", "family"),
         ("subspecies", "species"),
     ):
-        known = frame[frame[child] != metadata.NOT_CLASSIFIED]
-        assert (known[parent] != metadata.NOT_CLASSIFIED).all(), child
+        known = frame[frame[child] != bioscan1m.NOT_CLASSIFIED]
+        assert (known[parent] != bioscan1m.NOT_CLASSIFIED).all(), child
         assert (known.groupby(child)[parent].nunique() == 1).all(), f"a {child} spans several {parent}"
-    genus_of_species = frame.loc[frame["species"] != metadata.NOT_CLASSIFIED, ["species", "genus"]]
+    genus_of_species = frame.loc[frame["species"] != bioscan1m.NOT_CLASSIFIED, ["species", "genus"]]
     assert (genus_of_species["species"].str.split(" ").str[0] == genus_of_species["genus"]).all()
 
 
 def test_sample_frequencies_are_tempered_but_keep_the_published_ranking() -> None:
     frame = sample.synthetic_metadata(records=3000, seed=3)
     orders = frame["order"].astype(str).value_counts()
-    published = list(reference.published_order_counts())
+    published = list(bioscan1m.published_order_counts())
     assert orders.loc[published].min() >= 30
     assert orders.loc[published].is_monotonic_decreasing
     assert orders.drop(published).to_dict() == {"Strepsiptera": 2, "Zoraptera": 2, "Mecoptera": 1}
     diptera = frame.loc[frame["order"] == "Diptera", "family"].astype(str).value_counts()
-    top40 = list(reference.diptera_family_counts())
+    top40 = list(bioscan1m.diptera_family_counts())
     assert diptera.loc[top40].min() >= 25 and diptera.drop(top40).max() < diptera.loc[top40].min()
     for rank, share in (("family", 0.986), ("subfamily", 0.235), ("genus", 0.225), ("species", 0.075)):
         assert abs(labelled(frame[rank]).mean() - share) < 0.03, rank
@@ -172,14 +171,14 @@ def test_true_boxes_lie_inside_the_full_size_photographs(small_sample: Path) -> 
 @pytest.mark.slow
 def test_full_scale_metadata_has_the_published_counts(full_scale_frame: pd.DataFrame) -> None:
     frame = full_scale_frame
-    assert len(frame) == reference.N_IMAGES
+    assert len(frame) == bioscan1m.N_IMAGES
     assert (
-        frame["order"].astype(str).value_counts().loc[list(reference.published_order_counts())].to_dict()
-        == reference.published_order_counts()
+        frame["order"].astype(str).value_counts().loc[list(bioscan1m.published_order_counts())].to_dict()
+        == bioscan1m.published_order_counts()
     )
     diptera = frame.loc[(frame["order"] == "Diptera") & labelled(frame["family"]), "family"].astype(str).value_counts()
-    assert diptera.head(40).to_dict() == reference.diptera_family_counts()
-    for rank, published in reference.taxonomy_statistics().items():
+    assert diptera.head(40).to_dict() == bioscan1m.diptera_family_counts()
+    for rank, published in bioscan1m.taxonomy_statistics().items():
         known = labelled(frame[rank])
         assert int(known.sum()) == published["labelled"], rank
         if rank not in ("order",):
@@ -215,7 +214,7 @@ def field_loader(root: Path, **options):
     return SampleRelease(root, **options)
 
 
-@pytest.mark.parametrize("partitioning", list(metadata.SPLIT_COLUMNS))
+@pytest.mark.parametrize("partitioning", list(bioscan1m.SPLIT_COLUMNS))
 def test_the_field_loader_finds_every_official_split_of_the_tsv(small_sample: Path, partitioning: str) -> None:
     frame = metadata.read_metadata(small_sample / "bioscan1m")
     column, label = frame[partitioning].astype(str), label_column(partitioning)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageChops
 
-from bioscan_lib.core import reference
+from bioscan_lib.data import bioscan1m
 from bioscan_lib.sample.photographs import (
     DEFAULT_CONDITION,
     ORDERS_DRAWN,
@@ -22,7 +22,7 @@ from bioscan_lib.sample.photographs import (
 )
 from bioscan_lib.sample.taxonomy import RARE_ORDER_COUNTS
 
-PUBLISHED_ORDERS = tuple(reference.published_order_counts())  # the 16 orders of the paper
+PUBLISHED_ORDERS = tuple(bioscan1m.published_order_counts())  # the 16 orders of the paper
 
 
 def _changed_box(photo: Image.Image, empty: Image.Image) -> tuple[int, int, int, int] | None:

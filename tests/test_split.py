@@ -14,8 +14,9 @@ from matplotlib.figure import Figure
 from split_reference import make_splits_per_row, published_class_index
 
 from bioscan_lib import cli
-from bioscan_lib.core import reference
-from bioscan_lib.dataset.metadata import NOT_CLASSIFIED, SPLIT_COLUMNS, read_metadata, write_metadata
+from bioscan_lib.data import bioscan1m
+from bioscan_lib.data.bioscan1m import BUDGETS, NOT_CLASSIFIED, SPLIT_COLUMNS
+from bioscan_lib.data.metadata import read_metadata, write_metadata
 from bioscan_lib.split import rules as split
 from bioscan_lib.split import statistics as split_statistics
 
@@ -51,8 +52,8 @@ def counts(frame: pd.DataFrame, experiment: str) -> dict[str, tuple[int, int, in
 def quiet_splits(
     frame: pd.DataFrame,
     seed: int,
-    medium: int = split.SIZES["medium"],
-    small: int = split.SIZES["small"],
+    medium: int = BUDGETS["medium"],
+    small: int = BUDGETS["small"],
     per_row: bool = False,
 ) -> pd.DataFrame:
     """Splits made without budget warnings (small tables cannot fill the paper's budgets)."""
@@ -144,8 +145,8 @@ def test_budget_larger_than_pool_takes_everything_and_warns() -> None:
 def test_medium_takes_each_class_first_rows_in_metadata_order() -> None:
     frame = quiet_splits(hand_made({"A": 200, "B": 60, "C": 9}, {"Coleoptera": 100}), seed=11, medium=100, small=40)
     for experiment in ("medium_diptera_family", "medium_insect_order", "small_diptera_family"):
-        large = frame[f"large_{split.experiment_task(experiment)}"]
-        labels = frame[split.label_column(experiment)]
+        large = frame[f"large_{bioscan1m.experiment_task(experiment)}"]
+        labels = frame[bioscan1m.label_column(experiment)]
         for name, split_name in {(a, b) for a, b in zip(labels, large) if b != "no_split"}:
             pool = frame[(labels == name) & (large == split_name)]
             taken = (pool[experiment] == split_name).to_numpy()
@@ -158,7 +159,7 @@ def test_medium_takes_each_class_first_rows_in_metadata_order() -> None:
 def test_same_seed_same_columns_other_seed_same_counts_other_members() -> None:
     frame = hand_made({"A": 300, "B": 120, "C": 40}, {"Coleoptera": 200, "Hemiptera": 50})
     first, again, other = (quiet_splits(frame, seed, 200, 60) for seed in (2023, 2023, 7))
-    for experiment in split.EXPERIMENTS:
+    for experiment in bioscan1m.EXPERIMENTS:
         assert first[experiment].equals(again[experiment])
         assert counts(first, experiment) == counts(other, experiment)
     assert not first["large_diptera_family"].equals(other["large_diptera_family"])
@@ -193,7 +194,7 @@ def test_vectorised_splits_equal_the_per_row_reference(case: tuple[pd.DataFrame,
     frame, seed, medium, small = case
     fast = quiet_splits(frame, seed, medium, small)
     slow = quiet_splits(frame, seed, medium, small, per_row=True)
-    for experiment in split.EXPERIMENTS:
+    for experiment in bioscan1m.EXPERIMENTS:
         assert fast[experiment].astype(str).tolist() == slow[experiment].astype(str).tolist(), experiment
 
 
@@ -209,7 +210,7 @@ def test_class_list_numbers_classes_by_training_count_then_first_training_row() 
     assert classes["index"].tolist() == [0, 1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("experiment", split.EXPERIMENTS)
+@pytest.mark.parametrize("experiment", bioscan1m.EXPERIMENTS)
 def test_class_list_matches_the_published_numbering_on_tied_draws(experiment: str) -> None:
     frame = quiet_splits(
         hand_made({f"F{i}": 8 + 5 * (i // 2) for i in range(12)}, {"Coleoptera": 60, "Hemiptera": 9, "Lepidoptera": 9}),
@@ -262,7 +263,7 @@ def test_cli_writes_a_new_tsv_and_class_lists(tmp_path, sample_metadata) -> None
         )
     written = split.read_split(out.parent)
     expected = quiet_splits(read_metadata(source), 4, 1000)
-    for experiment in split.EXPERIMENTS:
+    for experiment in bioscan1m.EXPERIMENTS:
         assert written[experiment].astype(str).tolist() == expected[experiment].astype(str).tolist()
         pd.testing.assert_frame_equal(
             split.read_class_list(out.parent, experiment), split.class_list(expected, experiment)
@@ -313,14 +314,14 @@ def test_left_out_reasons_on_hand_made_table() -> None:
 def test_full_scale_split_sizes_equal_the_derived_table(full_scale_frame: pd.DataFrame) -> None:
     frame = split.make_splits(full_scale_frame, 2023)
     sizes = split.split_size_table(frame).set_index("experiment")
-    assert sizes.to_dict(orient="index") == reference.split_sizes()
-    rare = full_scale_frame.loc[~full_scale_frame["order"].isin(list(reference.published_order_counts())), "order"]
+    assert sizes.to_dict(orient="index") == bioscan1m.split_sizes()
+    rare = full_scale_frame.loc[~full_scale_frame["order"].isin(list(bioscan1m.published_order_counts())), "order"]
     assert set(rare.astype(str)).isdisjoint(counts(frame, "large_insect_order"))
     published_orders = ["Diptera", "Hymenoptera", "Coleoptera", "Hemiptera", "Lepidoptera", "Psocodea"]
     published_orders += ["Thysanoptera", "Trichoptera", "Orthoptera", "Blattodea", "Neuroptera", "Ephemeroptera"]
     published_orders += ["Dermaptera", "Archaeognatha", "Plecoptera", "Embioptera"]  # generalization.py's mapping
     assert split.class_list(frame, "large_insect_order")["class"].tolist() == published_orders
-    for experiment in split.EXPERIMENTS:
+    for experiment in bioscan1m.EXPERIMENTS:
         classes = split.class_list(frame, experiment)
         assert dict(zip(classes["class"], classes["index"])) == published_class_index(frame, experiment), experiment
 
@@ -329,7 +330,7 @@ def test_a_frame_with_gaps_in_its_index_splits_like_its_reset_copy() -> None:
     frame = hand_made({"A": 40, "B": 12}, {"Coleoptera": 30}).iloc[::2]
     gapped, reset = quiet_splits(frame, 3, 20, 10), quiet_splits(frame.reset_index(drop=True), 3, 20, 10)
     assert gapped.index.equals(frame.index)
-    for experiment in split.EXPERIMENTS:
+    for experiment in bioscan1m.EXPERIMENTS:
         assert gapped[experiment].tolist() == reset[experiment].tolist()
 
 
@@ -357,8 +358,8 @@ def test_emptied_by_trim_lists_exactly_the_classes_the_draw_empties() -> None:
     for medium, small in ((1000, 400), (1200, 800)):
         frame = quiet_splits(metadata, 1, medium, small)
         emptied = split_statistics.emptied_by_trim(frame, medium, small)
-        for experiment in split.EXPERIMENTS[2:]:
-            large = split.class_split_table(frame, f"large_{split.experiment_task(experiment)}")
+        for experiment in bioscan1m.EXPERIMENTS[2:]:
+            large = split.class_split_table(frame, f"large_{bioscan1m.experiment_task(experiment)}")
             drawn = split.class_split_table(frame, experiment).reindex(large.index, fill_value=0)
             actual = {(c, s) for c in large.index for s in split.SPLITS if large.loc[c, s] > 0 and drawn.loc[c, s] == 0}
             listed = emptied[emptied["experiment"] == experiment]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bioscan_lib.dataset import metadata, statistics
+from bioscan_lib.data import bioscan1m
+from bioscan_lib.dataset import statistics
 
-NC = metadata.NOT_CLASSIFIED
+NC = bioscan1m.NOT_CLASSIFIED
 
 
 @pytest.fixture()

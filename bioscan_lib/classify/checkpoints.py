@@ -21,7 +21,7 @@ from bioscan_lib.classify.train import CHECKPOINT_BEST, CHECKPOINT_LAST, INFO_FI
 from bioscan_lib.config import LOSSES, TrainConfig, config_from
 from bioscan_lib.core.checkpoint_files import CheckpointError, load_checkpoint_file
 from bioscan_lib.core.files import atomic_path, file_digests, write_text_atomic
-from bioscan_lib.split.rules import EXPERIMENTS
+from bioscan_lib.data.bioscan1m import EXPERIMENTS
 
 PUBLISHED_SUFFIX = "_weights_best_acc.tar"
 PUBLISHED_LOSS_NAMES = {"ce": "CE", "focal": "Focal"}

@@ -11,8 +11,9 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.transforms import v2
 
-from bioscan_lib.preprocess.packages import decode_image, held_images, open_package
-from bioscan_lib.split.rules import SPLITS, label_column, read_class_list, read_split
+from bioscan_lib.data.bioscan1m import label_column
+from bioscan_lib.data.images import decode_image, held_images, open_package
+from bioscan_lib.split.rules import SPLITS, read_class_list, read_split
 
 MISSING_SHOWN = 5
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score
 
+from bioscan_lib.config import AVERAGE_K_RULES
+
 TOPK = (1, 3, 5, 10)
-AVERAGE_K_RULES = ("plantnet", "published")
 
 
 def _check(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +108,7 @@ def classification_metrics(
     validation_scores: np.ndarray | None = None,
     validation_labels: np.ndarray | None = None,
     ks: tuple[int, ...] = TOPK,
-    average_k_rule: str = "plantnet",
+    average_k_rule: str = AVERAGE_K_RULES[0],
 ) -> dict[str, float]:
     """Every metric of the paper as fractions: top-k, macro top-k (paper and present-classes), F1, average-k.
 
@@ -116,7 +117,7 @@ def classification_metrics(
     """
     if average_k_rule not in AVERAGE_K_RULES:
         raise ValueError(f"Unknown average-k rule {average_k_rule!r}; choose one of {', '.join(AVERAGE_K_RULES)}.")
-    choose = average_k_threshold if average_k_rule == "plantnet" else published_average_k_threshold
+    choose = average_k_threshold if average_k_rule == AVERAGE_K_RULES[0] else published_average_k_threshold
     scores, labels = _check(scores, labels)
     n_classes = scores.shape[1]
     ks = tuple(k for k in ks if k <= n_classes)

@@ -19,8 +19,8 @@ from bioscan_lib.classify.train import INFO_FILE, predict, read_run_config, star
 from bioscan_lib.core.figures import image_grid
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.paths import resolve_path
+from bioscan_lib.data.images import PhotoSource, decode_image
 from bioscan_lib.preprocess.crop import SpecimenCropper, displayed_size
-from bioscan_lib.preprocess.packages import PhotoSource, decode_image
 from bioscan_lib.preprocess.process import DECODE_ERRORS, READ_ERRORS, describe_problem
 from bioscan_lib.split.rules import split_folder
 

@@ -26,10 +26,8 @@ from bioscan_lib.core.cluster import (
 )
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.paths import project_root, resolve_path
-from bioscan_lib.split.rules import experiment_size, experiment_task
+from bioscan_lib.data.bioscan1m import SIZES, TASKS, experiment_size, experiment_task
 
-SIZES = ("large", "medium", "small")
-TASKS = ("insect_order", "diptera_family")
 BACKBONES = ("resnet50.tv_in1k", "vit_base_patch16_224")  # torchvision's ResNet-50 weights, as the paper
 SEEDS = (1, 2, 3)
 RUN_KEYS = ("profile", "experiment", "model", "loss", "seed")  # what a sweep file sets; the recipe is the profile's

@@ -26,17 +26,16 @@ from bioscan_lib.classify.train import (
     read_run_config,
     start_runtime,
 )
+from bioscan_lib.config import AVERAGE_K_RULES
 from bioscan_lib.core.checkpoint_files import load_checkpoint_file
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.outputs import save_figure, write_csv
-from bioscan_lib.core.reference import published
-from bioscan_lib.split.rules import experiment_size, experiment_task
+from bioscan_lib.data.bioscan1m import LABEL_COLUMNS, experiment_size, experiment_task, published
 
 METRICS_JSON, METRICS_CSV = "test_metrics.json", "test_metrics.csv"
 PER_CLASS_CSV, CONFUSION_CSV = "per_class_accuracy.csv", "confusion_matrix.csv"
 PREDICTIONS_CSV = "test_predictions.csv"
 PAPER_COLUMNS = tuple(published()["results_vit_b16_ce_test_percent"]["columns"])
-TASK_NAMES = {"insect_order": "order", "diptera_family": "family"}
 SIZE_ORDER = ("small", "medium", "large")
 CONFIGURATION = ["experiment", "model", "loss"]
 NOT_PERCENT = {"run", "best_epoch", "samples", "classes", "classes_present"}
@@ -86,7 +85,7 @@ def evaluate_run(
     workers: int | None = None,
     device: str = "auto",
     progress: bool = True,
-    average_k_rule: str = "plantnet",
+    average_k_rule: str = AVERAGE_K_RULES[0],
 ) -> dict[str, float]:
     """Test a run's best checkpoint; write its metrics (JSON, CSV), per-class accuracy, confusion matrix and figures.
 
@@ -190,7 +189,7 @@ def evaluate_runs(
     workers: int | None = None,
     force: bool = False,
     progress: bool = True,
-    average_k_rule: str = "plantnet",
+    average_k_rule: str = AVERAGE_K_RULES[0],
 ) -> list[Path]:
     """Test every run under `runs_dir` whose results are missing or older than its best checkpoint; return all runs."""
 
@@ -213,7 +212,7 @@ def results_table(folders: list[Path]) -> pd.DataFrame:
         rows.append(
             {
                 "run": folder.name,
-                "task": TASK_NAMES[experiment_task(config.experiment)],
+                "task": LABEL_COLUMNS[experiment_task(config.experiment)],
                 "size": experiment_size(config.experiment),
                 "experiment": config.experiment,
                 "model": config.model,
@@ -235,7 +234,7 @@ def published_table() -> pd.DataFrame:
     values = published()["results_vit_b16_ce_test_percent"]
     rows = [
         {
-            "task": TASK_NAMES[experiment_task(name)],
+            "task": LABEL_COLUMNS[experiment_task(name)],
             "size": experiment_size(name),
             "experiment": name,
             **dict(zip(PAPER_COLUMNS, numbers)),

@@ -8,35 +8,26 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from bioscan_lib.core import reference
 from bioscan_lib.core.figures import image_grid
 from bioscan_lib.core.outputs import save_figure, save_table
+from bioscan_lib.data import bioscan1m
+from bioscan_lib.data.bioscan1m import DIPTERA
+from bioscan_lib.data.images import decode_image, open_package
+from bioscan_lib.data.metadata import labelled
 from bioscan_lib.dataset import plots
-from bioscan_lib.dataset.metadata import NOT_CLASSIFIED
-from bioscan_lib.preprocess.packages import decode_image, open_package
 
 BIN_SIZE_EDGES = (1, 2, 3, 6, 11, 101, 1001, np.inf)
 BIN_SIZE_LABELS = ("1", "2", "3-5", "6-10", "11-100", "101-1000", ">1000")
 
 
-def labelled(column: pd.Series) -> pd.Series:
-    """True where a rank is known (not `not_classified` and not empty); computed on the codes of a category column."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        known = ~column.cat.categories.astype("string").isin([NOT_CLASSIFIED, ""])
-        codes = column.cat.codes.to_numpy()
-        return pd.Series((codes >= 0) & np.asarray(known)[codes], index=column.index)
-    values = column.astype("string")
-    return values.notna() & (values != NOT_CLASSIFIED) & (values != "")
-
-
 def taxonomy_statistics(frame: pd.DataFrame) -> pd.DataFrame:
     """The paper's statistics table: per rank, categories, labelled samples and labelled percent."""
     rows = []
-    for rank in reference.RANKS:
+    for rank in (*bioscan1m.RANKS, bioscan1m.BIN_COLUMN):
         known = labelled(frame[rank])
         rows.append(
             {
-                "rank": "BIN" if rank == "uri" else rank,
+                "rank": "BIN" if rank == bioscan1m.BIN_COLUMN else rank,
                 "categories": int(frame[rank][known].nunique()),
                 "labelled": int(known.sum()),
                 "labelled_pct": round(100 * known.mean(), 1),
@@ -48,7 +39,7 @@ def taxonomy_statistics(frame: pd.DataFrame) -> pd.DataFrame:
 def order_counts(frame: pd.DataFrame) -> pd.DataFrame:
     """Specimens per order, largest first, beside the published count (missing for orders outside the 16)."""
     counts = frame["order"].astype("string").value_counts()
-    published = pd.Series(reference.published_order_counts(), dtype="Int64")
+    published = pd.Series(bioscan1m.published_order_counts(), dtype="Int64")
     table = pd.DataFrame({"order": counts.index, "count": counts.to_numpy()})
     table["published"] = published.reindex(table["order"]).to_numpy()
     table["difference"] = table["count"] - table["published"]
@@ -57,9 +48,9 @@ def order_counts(frame: pd.DataFrame) -> pd.DataFrame:
 
 def diptera_family_counts(frame: pd.DataFrame, top: int = 40) -> pd.DataFrame:
     """The `top` most populous Diptera families with their counts, beside the published ones."""
-    diptera = frame.loc[(frame["order"] == "Diptera") & labelled(frame["family"]), "family"].astype("string")
+    diptera = frame.loc[(frame["order"] == DIPTERA) & labelled(frame["family"]), "family"].astype("string")
     counts = diptera.value_counts().head(top)
-    published = pd.Series(reference.diptera_family_counts(), dtype="Int64")
+    published = pd.Series(bioscan1m.diptera_family_counts(), dtype="Int64")
     table = pd.DataFrame({"rank": np.arange(1, len(counts) + 1), "family": counts.index, "count": counts.to_numpy()})
     table["published"] = published.reindex(table["family"]).to_numpy()
     table["difference"] = table["count"] - table["published"]
@@ -89,18 +80,18 @@ def bin_size_distribution(frame: pd.DataFrame) -> pd.DataFrame:
 def comparison_with_published(frame: pd.DataFrame) -> pd.DataFrame:
     """Every reproduced statistic beside its published value with the difference."""
     rows = []
-    published = reference.taxonomy_statistics()
+    published = bioscan1m.taxonomy_statistics()
     for row in taxonomy_statistics(frame).itertuples():
         key = "uri" if row.rank == "BIN" else row.rank
         rows.append((f"{row.rank} categories", row.categories, published[key]["categories"]))
         rows.append((f"{row.rank} labelled samples", row.labelled, published[key]["labelled"]))
-    rows.append(("specimens", len(frame), reference.N_IMAGES))
+    rows.append(("specimens", len(frame), bioscan1m.N_IMAGES))
     for row in order_counts(frame).itertuples():
         if not pd.isna(row.published):
             rows.append((f"order {row.order}", row.count, int(row.published)))
     family = diptera_family_counts(frame)
     counts = dict(zip(family["family"], family["count"]))
-    for name, value in reference.diptera_family_counts().items():
+    for name, value in bioscan1m.diptera_family_counts().items():
         rows.append((f"Diptera family {name}", counts.get(name, 0), value))
     table = pd.DataFrame(rows, columns=["quantity", "reproduced", "published"])
     table["difference"] = table["reproduced"] - table["published"]

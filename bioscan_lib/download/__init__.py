@@ -2,11 +2,6 @@
 
 from dataclasses import dataclass
 
-RESIZED_PACKAGES = ("original_256", "cropped_256")
-FULL_PACKAGES = ("original_full", "cropped_full")
-# a package whose extracted folder under bioscan1m/images/ is named otherwise, as the bioscan-dataset package names it
-PACKAGE_FOLDERS = {"cropped_full": "cropped"}
-
 
 @dataclass(frozen=True)
 class DownloadSettings:

@@ -12,22 +12,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from bioscan_lib.core.reference import published
-from bioscan_lib.dataset.metadata import METADATA_FILE_NAMES
-from bioscan_lib.download import FULL_PACKAGES, RESIZED_PACKAGES
-
-ZENODO_RECORD = "8030065"
-HUGGINGFACE_DATASET = "bioscan-ml/BIOSCAN-1M"
-HUGGINGFACE_REVISION = "33e1f31"
-HOST_URLS = {
-    "zenodo": f"https://zenodo.org/records/{ZENODO_RECORD}/files/{{name}}",
-    "huggingface": f"https://huggingface.co/datasets/{HUGGINGFACE_DATASET}/resolve/{HUGGINGFACE_REVISION}/{{name}}",
-}
-GOOGLE_DRIVE_URL = "https://drive.google.com/uc?export=download&id={file_id}"
-N_PARTS = 113
-DATASET_FOLDER = "bioscan1m"
-METADATA_NAME, METADATA_ALIAS = METADATA_FILE_NAMES
-JSONLD_NAME = "BIOSCAN_Insect_Dataset_metadata.jsonld"
+from bioscan_lib.data.bioscan1m import (
+    DATASET_FOLDER,
+    FULL_PACKAGES,
+    GOOGLE_DRIVE_URL,
+    HOST_URLS,
+    JSONLD_NAME,
+    METADATA_ALIAS,
+    METADATA_NAME,
+    N_PARTS,
+    RESIZED_PACKAGES,
+    published,
+)
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from bioscan_lib.core.files import atomic_path
-from bioscan_lib.dataset.metadata import find_metadata, read_metadata
-from bioscan_lib.download import PACKAGE_FOLDERS
-from bioscan_lib.download.catalog import DATASET_FOLDER
+from bioscan_lib.data.bioscan1m import DATASET_FOLDER, PACKAGE_FOLDERS, images_folder
+from bioscan_lib.data.metadata import find_metadata, read_metadata
 
 MEMBER_LAYOUT = re.compile(r"bioscan/images/(?P<package>[A-Za-z0-9_]+)/part(?P<part>\d+)/(?P<file>[^/]+)")
 PART_ARCHIVE = re.compile(r"bioscan_images_[a-z_]+_part\d+\.zip")
@@ -44,12 +43,6 @@ class ExtractResult:
     images: int
     written: int
     skipped: int
-
-
-def images_folder(root: str | os.PathLike, package: str | None = None) -> Path:
-    """`<root>/bioscan1m/images`, or one package's folder inside it."""
-    folder = Path(root) / DATASET_FOLDER / "images"
-    return folder / package if package else folder
 
 
 def _is_symlink(info: zipfile.ZipInfo) -> bool:

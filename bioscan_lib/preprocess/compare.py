@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from bioscan_lib.preprocess import packages as images
+from bioscan_lib.data import images
 from bioscan_lib.preprocess.crop import Box, box_iou, displayed_size, enlarge_box, match_crop_box
 
 BOX_COLUMNS = ["left", "top", "right", "bottom"]

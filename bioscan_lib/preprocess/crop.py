@@ -14,8 +14,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from bioscan_lib.core.checkpoint_files import load_checkpoint_file
-from bioscan_lib.core.reference import published
-from bioscan_lib.preprocess import packages as images
+from bioscan_lib.data import images
+from bioscan_lib.data.bioscan1m import RESIZED_SIDE, published
 
 cv2.setNumThreads(1)  # one image per process at a time: OpenCV's own threads would only compete with the pool
 PAD_VALUE = tuple(published()["crop_tool"]["pad_rgb"])
@@ -291,7 +291,7 @@ class SpecimenCropper:
         self,
         detector: str = "builtin",
         checkpoint: str | os.PathLike | None = None,
-        size: int = 256,
+        size: int = RESIZED_SIDE,
         crop_ratio: float = CROP_RATIO,
         equal_extend: bool = True,
     ):

@@ -20,7 +20,8 @@ import submitit
 
 from bioscan_lib.core.cluster import LOG_FOLDER, Resources, make_executor, submit_all
 from bioscan_lib.core.files import atomic_path
-from bioscan_lib.preprocess import packages as images
+from bioscan_lib.data import images
+from bioscan_lib.data.bioscan1m import RESIZED_SIDE
 from bioscan_lib.preprocess.crop import SpecimenCropper
 from bioscan_lib.preprocess.process import (
     BOX_COLUMNS,
@@ -66,7 +67,9 @@ def _names_and_attributes(source: Path, parts: list[int]) -> tuple[list[tuple[in
         reader.close()
 
 
-def stage_transform(stage: str, size: int = 256, detector: str = "builtin", checkpoint: str | None = None) -> Transform:
+def stage_transform(
+    stage: str, size: int = RESIZED_SIDE, detector: str = "builtin", checkpoint: str | None = None
+) -> Transform:
     """The transform of `resize` or `crop`."""
     if stage not in STAGES:
         raise ValueError(f"stage {stage!r}: choose one of {', '.join(STAGES)}")
@@ -172,7 +175,7 @@ class PartJob(submitit.helpers.Checkpointable):
     dataset_dir: str
     package: str
     formats: tuple[str, ...]
-    size: int = 256
+    size: int = RESIZED_SIDE
     workers: int | None = None
     detector: str = "builtin"
     checkpoint: str | None = None

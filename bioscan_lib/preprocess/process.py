@@ -30,8 +30,9 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from bioscan_lib.core.files import atomic_path, write_text_atomic
+from bioscan_lib.data import images
+from bioscan_lib.data.bioscan1m import IMAGES_FOLDER, RESIZED_SIDE
 from bioscan_lib.preprocess import FORMATS
-from bioscan_lib.preprocess import packages as images
 from bioscan_lib.preprocess.crop import Box, SpecimenCropper, box_contains, box_iou, draw_box, enlarge_box
 
 Transform = Callable[[bytes], tuple[bytes, tuple | None]]
@@ -49,7 +50,7 @@ SETTINGS_SUFFIX = "_settings.json"
 class Resizer:
     """Turns an encoded photograph into a JPEG with `size` px on its shorter side (decoded at reduced scale first)."""
 
-    size: int = 256
+    size: int = RESIZED_SIDE
 
     def __post_init__(self) -> None:
         images.check_size(self.size)
@@ -103,7 +104,7 @@ def package_targets(
         raise ValueError(f"unknown package format(s) {unknown or formats}; choose from {FORMATS}")
     dataset_dir = Path(dataset_dir)
     places = {
-        "folder": dataset_dir / "images" / package,
+        "folder": dataset_dir / IMAGES_FOLDER / package,
         "zip": dataset_dir / f"{package}.zip",
         "hdf5": dataset_dir / f"{package}.hdf5",
     }
@@ -417,7 +418,7 @@ def _with_speed_record(result: StageResult, record: Path) -> StageResult:
 
 def staging_folder(dataset_dir: str | os.PathLike, package: str, targets: dict[str, Path]) -> Path:
     """Where images are written first: the folder target, else the hidden `images/.<package>.staging/`."""
-    return targets.get("folder", Path(dataset_dir) / "images" / f".{package}.staging")
+    return targets.get("folder", Path(dataset_dir) / IMAGES_FOLDER / f".{package}.staging")
 
 
 def write_boxes(tables: list[pd.DataFrame], path: str | os.PathLike) -> pd.DataFrame:
@@ -459,7 +460,7 @@ def resize_package(
     formats=("folder",),
     workers: int | None = None,
     package: str = "original_256",
-    size: int = 256,
+    size: int = RESIZED_SIDE,
     redo: bool = False,
 ) -> StageResult:
     """Resize every image of `source` to `size` px on the shorter side, as the `original_256` package."""
@@ -475,7 +476,7 @@ def crop_package(
     detector: str = "builtin",
     checkpoint: str | os.PathLike | None = None,
     boxes_csv: str | os.PathLike | None = None,
-    size: int = 256,
+    size: int = RESIZED_SIDE,
     redo: bool = False,
 ) -> StageResult:
     """Cut the specimen out of every image of `source` (published enlargement and padding), as the `cropped_256` package."""

@@ -19,9 +19,10 @@ import papermill
 from traitlets.config import Config
 
 import bioscan_lib
-from bioscan_lib.config import load_profile
+from bioscan_lib.config import TrainConfig, load_profile
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.paths import project_root, resolve_path
+from bioscan_lib.data import DEFAULT_RELEASE, bioscan1m, release
 from bioscan_lib.sample import HELDOUT_SEED_OFFSET
 from bioscan_lib.sample.release import generate_heldout, generate_sample
 
@@ -134,20 +135,20 @@ def _download_blocked(profile: dict[str, Any]) -> str:
 
     root = resolve_path(profile.get("download_root") or profile["data_root"])
     missing = [entry for entry in catalog.select_files(profile.get("files", [])) if not entry.path(root).is_file()]
-    if not missing or any(_reachable(url) for url in catalog.HOST_URLS.values()):
+    if not missing or any(_reachable(url) for url in bioscan1m.HOST_URLS.values()):
         return ""
     shown = ", ".join(entry.name for entry in missing[:4]) + (
         f" and {len(missing) - 4} more" if len(missing) > 4 else ""
     )
     return (
-        f"no network: none of the hosts ({', '.join(catalog.HOST_URLS)}) answers, and {root} lacks {shown}. "
+        f"no network: none of the hosts ({', '.join(bioscan1m.HOST_URLS)}) answers, and {root} lacks {shown}. "
         "Download them where there is a network (`bioscan-repro download --root <folder> --extract "
         f"{' '.join(entry.name for entry in missing)}`) and copy them there"
     )
 
 
 def _metadata_missing(profile: dict[str, Any]) -> str:
-    from bioscan_lib.dataset.metadata import find_metadata
+    from bioscan_lib.data.metadata import find_metadata
 
     try:
         find_metadata(resolve_path(profile["data_root"]))
@@ -164,7 +165,9 @@ def _split_missing(profile: dict[str, Any]) -> str:
 
 
 def _originals_missing(profile: dict[str, Any]) -> str:
-    folder = resolve_path(profile["data_root"]) / "bioscan1m" / "images" / "original_full"
+    folder = release(profile.get("release", DEFAULT_RELEASE)).images_folder(
+        resolve_path(profile["data_root"]), "original_full"
+    )
     if folder.is_dir():
         return ""
     return (
@@ -174,7 +177,7 @@ def _originals_missing(profile: dict[str, Any]) -> str:
 
 
 def _training_package_missing(profile: dict[str, Any]) -> str:
-    package = profile.get("train_package", "bioscan1m/images/cropped_256")
+    package = profile.get("train_package", TrainConfig.package)
     path = resolve_path(profile["data_root"]) / package
     if path.exists():  # what training opens: the folder, .zip or .hdf5 the profile names
         return _split_missing(profile)

@@ -1,7 +1,6 @@
 """The embedded sample: a synthetic release in the published formats, apart from the pipeline that reads it."""
 
 DEFAULT_RECORDS = 3000
-DEFAULT_SEED = 2023
 DEFAULT_IMAGE_SIZE = (720, 540)
 HELDOUT_SEED_OFFSET = 1  # the held-out photographs are drawn with the profile's seed plus this
 OFFICIAL_SPLIT_SEED_OFFSET = (

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from bioscan_lib.classify.predict import predict_photographs, with_truth
 from bioscan_lib.core.files import atomic_path
-from bioscan_lib.preprocess.packages import encode_jpeg
+from bioscan_lib.data.images import encode_jpeg
 from bioscan_lib.sample.photographs import DEFAULT_CONDITION, SHIFTED_CONDITION, ImagingCondition, draw_photo
 
 CONDITIONS_FOLDER = "conditions"

@@ -15,23 +15,27 @@ import pandas as pd
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from bioscan_lib.core import reference
+from bioscan_lib.config import DEFAULT_SEED
 from bioscan_lib.core.files import atomic_path, file_digests, write_text_atomic
-from bioscan_lib.dataset import metadata
-from bioscan_lib.download import PACKAGE_FOLDERS
-from bioscan_lib.preprocess import packages as images
+from bioscan_lib.data import bioscan1m, images, metadata
+from bioscan_lib.data.bioscan1m import (
+    BUDGETS,
+    DATASET_FOLDER,
+    FULL_PACKAGES,
+    PACKAGE_FOLDERS,
+    RESIZED_PACKAGES,
+    images_folder,
+)
 from bioscan_lib.preprocess.crop import Box, cut_padded, enlarge_box
 from bioscan_lib.sample import (
     DEFAULT_IMAGE_SIZE,
     DEFAULT_RECORDS,
-    DEFAULT_SEED,
     MEDIUM_SHARE,
     OFFICIAL_SPLIT_SEED_OFFSET,
     SMALL_SHARE,
     taxonomy,
 )
 from bioscan_lib.sample.photographs import DEFAULT_CONDITION, SHIFTED_CONDITION, draw_photo
-from bioscan_lib.split import SIZES
 from bioscan_lib.split.rules import SplitBudgetWarning, make_splits
 
 SAMPLE_VERSION = "3"
@@ -46,13 +50,13 @@ COPYRIGHT = {
     "photographer": "CBG Robotic Imager",
     "author": "CBG Robotic Imager",
 }
-METADATA_NAME = metadata.METADATA_FILE_NAMES[0]
-PACKAGES = ("original_full", "cropped_full", "original_256", "cropped_256")
+METADATA_NAME = bioscan1m.METADATA_FILE_NAMES[0]
+PACKAGES = (*FULL_PACKAGES, *RESIZED_PACKAGES)  # the order they are rendered and written in
 
 
 def _categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
     """Row labels from class codes, -1 becoming `not_classified`."""
-    categories = [*names, metadata.NOT_CLASSIFIED]
+    categories = [*names, bioscan1m.NOT_CLASSIFIED]
     return pd.Categorical.from_codes(np.where(codes >= 0, codes, len(names)), categories=categories)
 
 
@@ -101,7 +105,7 @@ def _most_specific(columns: dict[str, pd.Categorical], order: np.ndarray) -> np.
     name = order.astype(object)
     for rank in ("family", "subfamily", "tribe", "genus", "species", "subspecies"):
         values = np.asarray(columns[rank], dtype=object)
-        name = np.where(values != metadata.NOT_CLASSIFIED, values, name)
+        name = np.where(values != bioscan1m.NOT_CLASSIFIED, values, name)
     return name
 
 
@@ -118,7 +122,7 @@ def synthetic_metadata(
     rows = int(families["count"].sum())
     row_family = np.repeat(np.arange(len(families)), families["count"].to_numpy())[rng.permutation(rows)]
     order = families["order"].to_numpy()[row_family]
-    known = families["family"].to_numpy() != metadata.NOT_CLASSIFIED
+    known = families["family"].to_numpy() != bioscan1m.NOT_CLASSIFIED
     family_code = np.where(known, np.cumsum(known) - 1, -1)[row_family]
     targets = taxonomy.rank_targets(rows, full_scale)
     codes = {"family": family_code}
@@ -157,11 +161,11 @@ def synthetic_metadata(
     frame["uri"] = pd.Categorical.from_codes(bin_code, categories=taxonomy.bin_uris(bins, rng))
     frame["nucraw"] = pd.Series(pd.arrays.ArrowExtensionArray(_barcodes(bin_code, bins, rng)), dtype="string[pyarrow]")
     frame["chunk_number"] = (np.arange(rows) // chunk_length + 1).astype("int16")
-    for column in metadata.SPLIT_COLUMNS:
-        frame[column] = pd.Categorical(["no_split"] * rows, categories=list(metadata.SPLIT_VALUES))
+    for column in bioscan1m.SPLIT_COLUMNS:
+        frame[column] = pd.Categorical(["no_split"] * rows, categories=list(bioscan1m.SPLIT_VALUES))
     for column, value in COPYRIGHT.items():
         frame[column] = pd.Categorical([value] * rows)
-    return official_splits(frame[list(metadata.COLUMNS)], seed, full_scale)
+    return official_splits(frame[list(bioscan1m.COLUMNS)], seed, full_scale)
 
 
 def sample_split_sizes(records: int) -> tuple[int, int]:
@@ -172,7 +176,7 @@ def sample_split_sizes(records: int) -> tuple[int, int]:
 def official_splits(frame: pd.DataFrame, seed: int, full_scale: bool = False) -> pd.DataFrame:
     """The six split columns as the authors filled theirs: by the published rules, with a shuffle of the generator's
     own (the published one had no seed), at the paper's sizes at full scale and the sample's otherwise."""
-    medium, small = (SIZES["medium"], SIZES["small"]) if full_scale else sample_split_sizes(len(frame))
+    medium, small = (BUDGETS["medium"], BUDGETS["small"]) if full_scale else sample_split_sizes(len(frame))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SplitBudgetWarning)  # only a sample far smaller than the default meets it
         return make_splits(frame, seed + OFFICIAL_SPLIT_SEED_OFFSET, medium, small)
@@ -181,7 +185,7 @@ def official_splits(frame: pd.DataFrame, seed: int, full_scale: bool = False) ->
 def full_scale_metadata(seed: int = DEFAULT_SEED) -> pd.DataFrame:
     """1,128,313 rows whose order counts, 40 Diptera family counts and per-rank totals equal the published ones."""
     return synthetic_metadata(
-        reference.N_IMAGES, seed, chunk_length=reference.published()["chunk_length"], full_scale=True
+        bioscan1m.N_IMAGES, seed, chunk_length=bioscan1m.published()["chunk_length"], full_scale=True
     )
 
 
@@ -271,9 +275,9 @@ def generate_sample(
         package: [images.ImageRecord(int(c), f, getattr(r, package)) for c, f, r in zip(chunks, names, rendered)]
         for package in PACKAGES
     }
-    root = out / "bioscan1m"
+    root = out / DATASET_FOLDER
     for package in PACKAGES:
-        images.write_folder(packages[package], root / "images" / PACKAGE_FOLDERS.get(package, package))
+        images.write_folder(packages[package], images_folder(out, PACKAGE_FOLDERS.get(package, package)))
     metadata.write_metadata(frame, root / METADATA_NAME)
     boxes = pd.DataFrame([r.box for r in rendered], columns=["left", "top", "right", "bottom"])
     boxes.insert(0, "image_file", names)
@@ -301,14 +305,14 @@ def generate_heldout(
     if labels_path.is_file():
         return folder
     pool = synthetic_metadata(max(records * 2, MINIMUM_RECORDS), seed)
-    seen = pool[pool["order"].isin(list(reference.published_order_counts()))].sample(records, random_state=seed)
+    seen = pool[pool["order"].isin(list(bioscan1m.published_order_counts()))].sample(records, random_state=seed)
     unseen = pd.DataFrame(
-        {"order": np.repeat(list(taxonomy.RARE_ORDER_COUNTS), unseen_per_order), "family": metadata.NOT_CLASSIFIED}
+        {"order": np.repeat(list(taxonomy.RARE_ORDER_COUNTS), unseen_per_order), "family": bioscan1m.NOT_CLASSIFIED}
     )
     truth = pd.concat([seen[["order", "family"]].astype(str), unseen], ignore_index=True)
     truth = truth.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     truth.insert(0, "image_file", [f"heldout_{i:05d}.jpg" for i in range(len(truth))])
-    truth["seen_order"] = truth["order"].isin(list(reference.published_order_counts()))
+    truth["seen_order"] = truth["order"].isin(list(bioscan1m.published_order_counts()))
     rendered = _render_all(truth, seed, tuple(image_size), workers or os.cpu_count() or 1, shifted=True)
     for name, photograph in zip(truth["image_file"], rendered):
         with atomic_path(folder / "photos" / name) as temporary:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bioscan_lib.core import reference
+from bioscan_lib.data import bioscan1m
 
 # Five specimens of orders outside the published 16 (the release has some; each too rare to become a class).
 RARE_ORDER_COUNTS = {"Strepsiptera": 2, "Zoraptera": 2, "Mecoptera": 1}
@@ -53,7 +53,7 @@ def latin_names(count: int, rank: str, rng: np.random.Generator) -> list[str]:
 
 def sample_order_counts(records: int, full_scale: bool) -> dict[str, int]:
     """Rows per order: the published counts at full scale, tempered (power 0.65, floor up to 30) for a sample."""
-    published = reference.published_order_counts()
+    published = bioscan1m.published_order_counts()
     if full_scale:
         return {**published, **RARE_ORDER_COUNTS}
     budget = records - sum(RARE_ORDER_COUNTS.values())
@@ -64,9 +64,9 @@ def sample_order_counts(records: int, full_scale: bool) -> dict[str, int]:
 
 def family_table(orders: dict[str, int], full_scale: bool, rng: np.random.Generator) -> pd.DataFrame:
     """Families with their order and row count; `not_classified` rows per order included."""
-    published = reference.taxonomy_statistics()["family"]
-    top40 = reference.diptera_family_counts()
-    diptera = orders["Diptera"]
+    published = bioscan1m.taxonomy_statistics()["family"]
+    top40 = bioscan1m.diptera_family_counts()
+    diptera = orders[bioscan1m.DIPTERA]
     if full_scale:
         top_counts = np.array(list(top40.values()))
         extra_families, extra_rows, diptera_unknown = 60, 3986, diptera - sum(top40.values()) - 3986
@@ -75,11 +75,11 @@ def family_table(orders: dict[str, int], full_scale: bool, rng: np.random.Genera
         extra_families, extra_rows, diptera_unknown = (4, 12, 3) if floor > 4 else (0, 0, 1)
         top_counts = allocate(diptera - extra_rows - diptera_unknown, np.sqrt(list(top40.values())), minimum=floor)
     smallest = int(top_counts.min())
-    rows = [("Diptera", family, int(n)) for family, n in zip(top40, top_counts)]
+    rows = [(bioscan1m.DIPTERA, family, int(n)) for family, n in zip(top40, top_counts)]
     extra = allocate(
         extra_rows, 1.0 / np.arange(1, extra_families + 1), minimum=1, maximum=np.full(extra_families, smallest - 1)
     )
-    others = {o: n for o, n in orders.items() if o != "Diptera"}
+    others = {o: n for o, n in orders.items() if o != bioscan1m.DIPTERA}
     other_total = sum(others.values())
     if full_scale:
         labelled_total = published["labelled"] - sum(top40.values()) - extra_rows
@@ -92,8 +92,8 @@ def family_table(orders: dict[str, int], full_scale: bool, rng: np.random.Genera
     )
     families_per_order = allocate(family_count, np.sqrt(labelled), minimum=1, maximum=labelled)
     names = iter(latin_names(extra_families + int(families_per_order.sum()), "family", rng))
-    rows += [("Diptera", next(names), int(n)) for n in extra]
-    rows.append(("Diptera", "not_classified", int(diptera_unknown)))
+    rows += [(bioscan1m.DIPTERA, next(names), int(n)) for n in extra]
+    rows.append((bioscan1m.DIPTERA, bioscan1m.NOT_CLASSIFIED, int(diptera_unknown)))
     for (order, total), known, k in zip(others.items(), labelled, families_per_order):
         sizes = allocate(int(known), 1.0 / np.arange(1, k + 1) ** 1.1, minimum=1)
         rows += [(order, next(names), int(n)) for n in sizes]
@@ -104,12 +104,12 @@ def family_table(orders: dict[str, int], full_scale: bool, rng: np.random.Genera
 
 def rank_targets(records: int, full_scale: bool) -> dict[str, tuple[int, int]]:
     """(labelled rows, categories) per finer rank and BIN: published at full scale, scaled down for a sample."""
-    published = reference.taxonomy_statistics()
+    published = bioscan1m.taxonomy_statistics()
     targets = {}
     for rank in (*FINER_RANKS, "uri"):
         labelled, categories = published[rank]["labelled"], published[rank]["categories"]
         if not full_scale:
-            share = labelled / reference.N_IMAGES
+            share = labelled / bioscan1m.N_IMAGES
             labelled = max(10, round(records * share))
             categories = max(
                 2, min(round(labelled * 0.3), round(categories * np.sqrt(labelled / published[rank]["labelled"])))

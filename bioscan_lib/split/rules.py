@@ -10,23 +10,22 @@ import numpy as np
 import pandas as pd
 
 from bioscan_lib.core.files import atomic_path
-from bioscan_lib.dataset.metadata import NOT_CLASSIFIED, SPLIT_COLUMNS, read_metadata, write_metadata
-from bioscan_lib.split import SIZES
-
-EXPERIMENTS = (
-    "large_diptera_family",
-    "large_insect_order",
-    "medium_diptera_family",
-    "medium_insect_order",
-    "small_diptera_family",
-    "small_insect_order",
+from bioscan_lib.data.bioscan1m import (
+    BUDGETS,
+    DIPTERA,
+    EXPERIMENTS,
+    N_DIPTERA_FAMILIES,
+    NOT_CLASSIFIED,
+    SPLIT_COLUMNS,
+    experiment_size,
+    experiment_task,
+    label_column,
 )
+from bioscan_lib.data.metadata import read_metadata, write_metadata
+
 SPLITS = ("train", "validation", "test")
 NO_SPLIT = "no_split"
 FRACTIONS = {"train": 0.7, "validation": 0.1, "test": 0.2}
-LABEL_COLUMNS = {"diptera_family": "family", "insect_order": "order"}
-DIPTERA = "Diptera"
-N_DIPTERA_FAMILIES = 40
 SPLIT_FILE_NAME = "split_metadata.tsv"
 SPECIMEN_COLUMNS = ("image_file", "sampleid")  # each names one specimen: one row each
 _SPLIT_CATEGORIES = (*SPLITS, NO_SPLIT)
@@ -35,23 +34,6 @@ _NO_SPLIT_CODE = _SPLIT_CATEGORIES.index(NO_SPLIT)
 
 class SplitBudgetWarning(UserWarning):
     """A Medium or Small split asked for more samples than its Large pool holds and took them all."""
-
-
-def experiment_size(experiment: str) -> str:
-    """`large`, `medium` or `small`."""
-    return experiment.split("_", 1)[0]
-
-
-def experiment_task(experiment: str) -> str:
-    """`diptera_family` or `insect_order`."""
-    return experiment.split("_", 1)[1]
-
-
-def label_column(experiment: str) -> str:
-    """The metadata column holding an experiment's class labels."""
-    if experiment not in EXPERIMENTS:
-        raise ValueError(f"Unknown experiment {experiment!r}; the experiments are {', '.join(EXPERIMENTS)}.")
-    return LABEL_COLUMNS[experiment_task(experiment)]
 
 
 def split_budgets(size: int) -> dict[str, int]:
@@ -183,8 +165,8 @@ def _refuse_repeated_specimens(metadata: pd.DataFrame) -> None:
 def make_splits(
     metadata: pd.DataFrame,
     seed: int,
-    medium_size: int = SIZES["medium"],
-    small_size: int = SIZES["small"],
+    medium_size: int = BUDGETS["medium"],
+    small_size: int = BUDGETS["small"],
 ) -> pd.DataFrame:
     """A copy of `metadata` with the six split columns made by the published rules, deterministic from `seed`."""
     missing = [c for c in ("order", "family") if c not in metadata.columns]

@@ -8,19 +8,21 @@ import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from bioscan_lib.core import reference
-from bioscan_lib.dataset.metadata import NOT_CLASSIFIED
-from bioscan_lib.split.rules import (
+from bioscan_lib.data import bioscan1m
+from bioscan_lib.data.bioscan1m import (
     DIPTERA,
     EXPERIMENTS,
     N_DIPTERA_FAMILIES,
+    NOT_CLASSIFIED,
+    experiment_size,
+    experiment_task,
+    label_column,
+)
+from bioscan_lib.split.rules import (
     SPLITS,
     class_list,
     class_split_counts,
     class_split_table,
-    experiment_size,
-    experiment_task,
-    label_column,
     round_robin_counts,
     split_budgets,
 )
@@ -114,7 +116,7 @@ def emptied_by_trim(frame: pd.DataFrame, medium_size: int, small_size: int) -> p
 
 def split_sizes_against_published(sizes: pd.DataFrame) -> pd.DataFrame:
     """The split-size table beside the one derived from the published counts, with differences (suite - published)."""
-    published = pd.DataFrame(reference.split_sizes()).T.rename_axis("experiment")
+    published = pd.DataFrame(bioscan1m.split_sizes()).T.rename_axis("experiment")
     long = sizes.set_index("experiment")[list(published.columns)].stack().rename("suite").to_frame()
     long["published"] = published.stack()
     long["difference"] = long["suite"] - long["published"]

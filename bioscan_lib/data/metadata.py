@@ -10,6 +10,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,40 +18,17 @@ import pyarrow.csv as pacsv
 import pyarrow.feather as feather
 
 from bioscan_lib.core.files import atomic_path
+from bioscan_lib.data.bioscan1m import (
+    CATEGORY_COLUMNS,
+    COLUMNS,
+    DATASET_FOLDER,
+    METADATA_FILE_NAMES,
+    NOT_CLASSIFIED,
+    SPLIT_COLUMNS,
+    SPLIT_VALUES,
+    TAXONOMY_COLUMNS,
+)
 
-METADATA_FILE_NAMES = ("BIOSCAN_Insect_Dataset_metadata.tsv", "BIOSCAN_1M_Insect_Dataset_metadata.tsv")
-TAXONOMY_COLUMNS = ("phylum", "class", "order", "family", "subfamily", "tribe", "genus", "species", "subspecies")
-SPLIT_COLUMNS = (
-    "large_diptera_family",
-    "medium_diptera_family",
-    "small_diptera_family",
-    "large_insect_order",
-    "medium_insect_order",
-    "small_insect_order",
-)
-COPYRIGHT_COLUMNS = (
-    "copyright_license",
-    "copyright_holder",
-    "copyright_institution",
-    "copyright_contact",
-    "photographer",
-    "author",
-)
-COLUMNS = (
-    "processid",
-    "sampleid",
-    "name",
-    *TAXONOMY_COLUMNS,
-    "uri",
-    "nucraw",
-    "image_file",
-    "chunk_number",
-    *SPLIT_COLUMNS,
-    *COPYRIGHT_COLUMNS,
-)
-SPLIT_VALUES = ("train", "validation", "test", "no_split")
-NOT_CLASSIFIED = "not_classified"
-CATEGORY_COLUMNS = ("name", *TAXONOMY_COLUMNS, "uri", *SPLIT_COLUMNS, *COPYRIGHT_COLUMNS)
 CACHE_VERSION = "2"
 CHUNK_LIMIT = 32767  # chunk numbers are held as int16
 FINGERPRINT_BLOCK = 1 << 20
@@ -74,18 +52,28 @@ class MetadataError(ValueError):
 
 
 def find_metadata(root: str | os.PathLike) -> Path:
-    """The metadata TSV at `root`: the file itself, or inside it under either published name (also in `bioscan1m/`)."""
+    """The metadata TSV at `root`: the file itself, or inside it under either published name (also in its dataset folder)."""
     root = Path(root)
     if root.is_file():
         return root
-    for folder in (root, root / "bioscan1m"):
+    for folder in (root, root / DATASET_FOLDER):
         for name in METADATA_FILE_NAMES:
             if (folder / name).is_file():
                 return folder / name
     raise FileNotFoundError(
-        f"No metadata TSV in {root}: looked for {' or '.join(METADATA_FILE_NAMES)} there and in {root / 'bioscan1m'}. "
+        f"No metadata TSV in {root}: looked for {' or '.join(METADATA_FILE_NAMES)} there and in {root / DATASET_FOLDER}. "
         "Download it with `bioscan-repro download` or make the sample with `bioscan-repro sample`."
     )
+
+
+def labelled(column: pd.Series) -> pd.Series:
+    """True where a rank is known (not `not_classified` and not empty); computed on the codes of a category column."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        known = ~column.cat.categories.astype("string").isin([NOT_CLASSIFIED, ""])
+        codes = column.cat.codes.to_numpy()
+        return pd.Series((codes >= 0) & np.asarray(known)[codes], index=column.index)
+    values = column.astype("string")
+    return values.notna() & (values != NOT_CLASSIFIED) & (values != "")
 
 
 def _first_rows(mask: pd.Series, limit: int = 5) -> str:

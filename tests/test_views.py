@@ -1,4 +1,4 @@
-"""Interactive views: they respond to their controls and carry a static picture for headless runs."""
+"""Interactive views of the stages (over core.widgets): they respond to their controls and carry a static picture for headless runs."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bioscan_lib.core import widgets
-from bioscan_lib.dataset import metadata
+from bioscan_lib.classify import views as classify_views
+from bioscan_lib.data import bioscan1m, metadata
+from bioscan_lib.dataset import views as dataset_views
+from bioscan_lib.preprocess import views as preprocess_views
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +19,7 @@ def frame(small_sample: Path) -> pd.DataFrame:
 
 
 def test_rank_explorer_has_a_static_fallback_and_redraws(frame: pd.DataFrame) -> None:
-    view = widgets.rank_explorer(frame, rank="order", top=10)
+    view = dataset_views.rank_explorer(frame, rank="order", top=10)
     bundle = view._repr_mimebundle_()
     assert {"application/vnd.jupyter.widget-view+json", "image/png", "text/plain"} <= set(bundle)
     assert bundle["text/plain"].startswith("Class distribution by rank")
@@ -29,9 +31,9 @@ def test_rank_explorer_has_a_static_fallback_and_redraws(frame: pd.DataFrame) ->
 
 
 def test_rank_distribution_shows_only_labelled_categories(frame: pd.DataFrame) -> None:
-    figure = widgets.rank_distribution(frame, "genus", top=5)
+    figure = dataset_views.rank_distribution(frame, "genus", top=5)
     labels = [tick.get_text() for tick in figure.axes[0].get_yticklabels()]
-    assert len(labels) == 5 and metadata.NOT_CLASSIFIED not in labels
+    assert len(labels) == 5 and bioscan1m.NOT_CLASSIFIED not in labels
 
 
 def test_image_browser_puts_packages_side_by_side(frame: pd.DataFrame, small_sample: Path) -> None:
@@ -39,16 +41,16 @@ def test_image_browser_puts_packages_side_by_side(frame: pd.DataFrame, small_sam
         "folder": str(small_sample / "bioscan1m" / "images" / "original_256"),
         "hdf5": str(small_sample / "release" / "original_256.hdf5"),
     }
-    view = widgets.image_browser(frame, packages, rank="order")
+    view = preprocess_views.image_browser(frame, packages, rank="order")
     assert view._repr_mimebundle_()["text/plain"].startswith("Image browser")
-    figure = widgets.specimen_grid(frame, packages, "order", "Diptera", None, "train", count=2)
+    figure = preprocess_views.specimen_grid(frame, packages, "order", "Diptera", None, "train", count=2)
     assert figure.axes[0].get_title().startswith("folder") and figure.axes[1].get_title().startswith("hdf5")
     assert len(figure.axes) == 4
 
 
 def test_image_browser_says_when_nothing_matches(frame: pd.DataFrame, small_sample: Path) -> None:
     packages = {"folder": str(small_sample / "bioscan1m" / "images" / "original_256")}
-    figure = widgets.specimen_grid(frame, packages, "order", "Nonexistent", None, "train")
+    figure = preprocess_views.specimen_grid(frame, packages, "order", "Nonexistent", None, "train")
     assert figure.axes[0].texts[0].get_text() == "no specimen"
 
 
@@ -64,8 +66,8 @@ def test_confusion_explorer_starts_at_the_most_confused_class(small_sample: Path
             "probability": [0.9, 0.6, 0.7, 0.5, 0.8, 0.99],
         }
     )
-    view = widgets.class_explorer(predictions, package, ["A", "B", "C"])
+    view = classify_views.class_explorer(predictions, package, ["A", "B", "C"])
     assert view.widget.children[0].children[0].value == "B"
-    figure = widgets.confusion_row(predictions, package, "B")
+    figure = classify_views.confusion_row(predictions, package, "B")
     titles = [axis.get_title() for axis in figure.axes]
     assert titles[0] == "B: 3 test images" and titles[1:] == ["as A (0.70)", "as C (0.50)"]

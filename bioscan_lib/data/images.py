@@ -16,9 +16,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from bioscan_lib.core.files import atomic_path
+from bioscan_lib.data.bioscan1m import HDF5_GROUP, RESIZED_SIDE, ZIP_IMAGES_FOLDER
 
-PACKAGES = ("original_256", "cropped_256", "original_full", "cropped_full")
-HDF5_GROUP = "bioscan_dataset"
 OPENCV_REDUCTIONS = {
     1: cv2.IMREAD_COLOR,
     2: cv2.IMREAD_REDUCED_COLOR_2,
@@ -47,7 +46,7 @@ class ImageRecord(NamedTuple):
 
 def zip_member(package: str, chunk_number: int, image_file: str) -> str:
     """The member name of an image inside a published ZIP package."""
-    return f"bioscan/images/{package}/part{int(chunk_number)}/{image_file}"
+    return f"{ZIP_IMAGES_FOLDER}/{package}/part{int(chunk_number)}/{image_file}"
 
 
 def folder_path(root: str | os.PathLike, chunk_number: int, image_file: str) -> Path:
@@ -363,7 +362,7 @@ def decode_array(data: bytes, shorter_side: int | None = None) -> np.ndarray:
     return np.asarray(decode_image(data, shorter_side))
 
 
-def resize_shorter_side(image: Image.Image, size: int = 256) -> Image.Image:
+def resize_shorter_side(image: Image.Image, size: int = RESIZED_SIDE) -> Image.Image:
     """Resize so the shorter side is `size` px, aspect kept, with an antialiasing (Lanczos) filter; large reductions
     start with a whole-factor box reduction (Pillow's `reducing_gap`), as a JPEG decoder's own scaling does."""
     width, height = image.size
