@@ -230,67 +230,35 @@ def _by_parts(arguments: argparse.Namespace, stage: str) -> int:
     from bioscan_lib.preprocess import parts as by_parts
     from bioscan_lib.preprocess.process import summary_table
 
-    formats = tuple(arguments.formats or ["folder"])
-    if arguments.merge and arguments.submit and not arguments.wait:
-        raise ValueError("--merge after --submit needs --wait (or run --merge alone once the jobs are done)")
-    numbers = parse_parts(arguments.parts) if arguments.parts else None
-    if numbers and arguments.submit:
-        resources = _resources(arguments)
-        job = by_parts.PartJob(
-            stage,
-            str(Path(arguments.input).resolve()),
-            str(Path(arguments.output).resolve()),
-            arguments.package,
-            formats,
-            arguments.size,
-            arguments.workers or resources.cpus_per_task,
-            getattr(arguments, "detector", "builtin"),
-            getattr(arguments, "checkpoint", None),
-            arguments.redo,
-        )
-        jobs = by_parts.submit_parts(job, numbers, arguments.submit, resources)
-        if not arguments.wait:
-            print("\n".join(f"part {part}: job {job.job_id}" for part, job in zip(numbers, jobs)))
-            print(f"logs in {by_parts.parts_folder(arguments.output, arguments.package)}; then run again with --merge")
-            return 0
-        print(summary_table([job.result() for job in jobs]).to_string(index=False))
-    elif numbers:
-        transform = by_parts.stage_transform(
-            stage, arguments.size, getattr(arguments, "detector", "builtin"), getattr(arguments, "checkpoint", None)
-        )
-        results = [
-            by_parts.process_part(
-                arguments.input,
-                arguments.output,
-                arguments.package,
-                transform,
-                part,
-                formats,
-                arguments.workers,
-                boxes=stage == "crop",
-                redo=arguments.redo,
-            )
-            for part in numbers
-        ]
-        print(summary_table(results).to_string(index=False))
-    if not arguments.merge:
-        return 0
-    if numbers is None:
-        from bioscan_lib.data.images import open_package
-
-        reader = open_package(arguments.input)
-        numbers = sorted({chunk for chunk, _ in reader.names()})
-        reader.close()
-    return _print_stage(
-        by_parts.merge_parts(
-            arguments.input,
-            arguments.output,
-            arguments.package,
-            numbers,
-            formats,
-            getattr(arguments, "boxes_csv", None),
-        )
+    job = by_parts.PartJob(
+        stage,
+        str(Path(arguments.input).resolve()),
+        str(Path(arguments.output).resolve()),
+        arguments.package,
+        tuple(arguments.formats or ["folder"]),
+        arguments.size,
+        arguments.workers,
+        getattr(arguments, "detector", "builtin"),
+        getattr(arguments, "checkpoint", None),
+        arguments.redo,
     )
+    numbers = parse_parts(arguments.parts) if arguments.parts else None
+    resources = _resources(arguments) if numbers and arguments.submit else None
+    outcome = by_parts.by_parts(
+        job,
+        numbers,
+        arguments.merge,
+        arguments.submit,
+        resources,
+        arguments.wait,
+        getattr(arguments, "boxes_csv", None),
+    )
+    if outcome.pending:
+        print("\n".join(f"part {part}: job {job.job_id}" for part, job in zip(numbers, outcome.pending)))
+        print(f"logs in {by_parts.parts_folder(arguments.output, arguments.package)}; then run again with --merge")
+    if outcome.results:
+        print(summary_table(outcome.results).to_string(index=False))
+    return _print_stage(outcome.merged) if outcome.merged else 0
 
 
 def _resize(arguments: argparse.Namespace) -> int:
@@ -491,9 +459,7 @@ def _import_checkpoint(arguments: argparse.Namespace) -> int:
     if arguments.run_name and len(arguments.files) > 1:
         raise ValueError("--run-name names one run; import one file at a time with it.")
     for path in arguments.files:
-        parsed = checkpoints.parse_checkpoint_name(path) if None in stated.values() else None
-        values = {key: value if value is not None else getattr(parsed, key) for key, value in stated.items()}
-        name = checkpoints.CheckpointName(**values)
+        name = checkpoints.stated_name(path, stated)
         folder = checkpoints.import_checkpoint(path, base, name, arguments.run_name, arguments.replace)
         print(f"{path} -> {folder}")
     return 0

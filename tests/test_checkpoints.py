@@ -249,3 +249,11 @@ def test_export_then_import_gives_identical_predictions_and_never_overwrites_a_t
     checkpoints.import_checkpoint(seed_nine, config)
     with pytest.raises(ValueError, match="imported from .*not trained by the suite"):
         train(TrainConfig(**{**config.__dict__, "seed": 9}), progress=False)
+
+
+def test_a_stated_value_wins_over_the_file_name_and_the_rest_come_from_it() -> None:
+    path = "large_insect_order_resnet50_CE_s2_weights_best_acc.tar"
+    name = checkpoints.stated_name(path, {"experiment": None, "model": None, "loss": "focal", "seed": None})
+    assert (name.experiment, name.loss, name.seed) == ("large_insect_order", "focal", 2)
+    with pytest.raises(checkpoints.CheckpointError, match="unnamed.tar: cannot tell"):
+        checkpoints.stated_name("unnamed.tar", {"experiment": None, "model": "m", "loss": "ce", "seed": 1})

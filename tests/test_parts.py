@@ -92,3 +92,10 @@ def test_a_part_with_other_settings_is_refused_and_nothing_removed(originals: Pa
             originals, tmp_path, "original_256", by_parts.stage_transform("resize", 96), 2, ("folder",), 1, redo=True
         )
     assert sorted((tmp_path / "images" / "original_256").rglob("*.jpg")) == written
+
+
+def test_merging_after_submitting_needs_waiting_for_the_jobs(originals: Path, tmp_path: Path) -> None:
+    job = by_parts.PartJob("resize", str(originals), str(tmp_path), "original_256", ("folder",))
+    with pytest.raises(ValueError, match="--merge after --submit needs --wait"):
+        by_parts.by_parts(job, [1], merge=True, cluster="local")
+    assert not any(tmp_path.iterdir())

@@ -99,6 +99,12 @@ def load_published_state(model: nn.Module, state: dict[str, torch.Tensor], path:
     model.load_state_dict(state)
 
 
+def stated_name(path: str | os.PathLike, stated: dict[str, str | int | None]) -> CheckpointName:
+    """What a file is: the experiment, model, loss and seed stated, each one left `None` read from its name."""
+    parsed = parse_checkpoint_name(path) if None in stated.values() else None
+    return CheckpointName(**{key: getattr(parsed, key) if value is None else value for key, value in stated.items()})
+
+
 def import_checkpoint(
     path: str | os.PathLike,
     base: TrainConfig,

@@ -14,6 +14,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 import submitit
@@ -182,7 +183,14 @@ class PartJob(submitit.helpers.Checkpointable):
     redo: bool = False
 
     def __call__(self, part: int) -> StageResult:
-        transform = stage_transform(self.stage, self.size, self.detector, self.checkpoint)
+        return self.process(part, self.transform())
+
+    def transform(self) -> Transform:
+        """The stage's transform (the crop's detector loaded once for every part it processes)."""
+        return stage_transform(self.stage, self.size, self.detector, self.checkpoint)
+
+    def process(self, part: int, transform: Transform) -> StageResult:
+        """Process one part with `transform`."""
         return process_part(
             self.source,
             self.dataset_dir,
@@ -208,3 +216,45 @@ def submit_parts(job: PartJob, parts: list[int], cluster: str, resources: Resour
     one_task = dataclasses.replace(resources, nodes=1, processes_per_node=1)  # its pool of processes uses the cores
     executor = make_executor(cluster, folder, one_task, f"bioscan-{job.stage}")
     return submit_all(executor, job, [(part,) for part in parts])
+
+
+class PartsOutcome(NamedTuple):
+    """What `by_parts` did: jobs submitted and not waited for, the parts' results, and the merged package."""
+
+    pending: list[submitit.Job]
+    results: list[StageResult]
+    merged: StageResult | None
+
+
+def by_parts(
+    job: PartJob,
+    parts: list[int] | None,
+    merge: bool,
+    cluster: str | None = None,
+    resources: Resources | None = None,
+    wait: bool = False,
+    boxes_csv: str | None = None,
+) -> PartsOutcome:
+    """Process `parts` here, or as jobs on `cluster` (waited for with `wait`), then merge them into the package when
+    `merge` says so (every part of the source when `parts` is None)."""
+    if merge and cluster and not wait:
+        raise ValueError("--merge after --submit needs --wait (or run --merge alone once the jobs are done)")
+    results: list[StageResult] = []
+    if parts and cluster:
+        resources = resources or Resources()
+        job = dataclasses.replace(job, workers=job.workers or resources.cpus_per_task)
+        jobs = submit_parts(job, parts, cluster, resources)
+        if not wait:
+            return PartsOutcome(jobs, [], None)
+        results = [submitted.result() for submitted in jobs]
+    elif parts:
+        transform = job.transform()
+        results = [job.process(part, transform) for part in parts]
+    if not merge:
+        return PartsOutcome([], results, None)
+    if parts is None:
+        reader = images.open_package(job.source)
+        parts = sorted({chunk for chunk, _ in reader.names()})
+        reader.close()
+    merged = merge_parts(job.source, job.dataset_dir, job.package, parts, job.formats, boxes_csv)
+    return PartsOutcome([], results, merged)

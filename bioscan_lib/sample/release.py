@@ -51,7 +51,7 @@ COPYRIGHT = {
     "author": "CBG Robotic Imager",
 }
 METADATA_NAME = bioscan1m.METADATA_FILE_NAMES[0]
-PACKAGES = (*FULL_PACKAGES, *RESIZED_PACKAGES)  # the order they are rendered and written in
+RENDERED_PACKAGES = (*FULL_PACKAGES, *RESIZED_PACKAGES)  # the order the photographs are rendered and written in
 
 
 def _categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
@@ -273,10 +273,10 @@ def generate_sample(
     names = frame["image_file"].tolist()
     packages = {
         package: [images.ImageRecord(int(c), f, getattr(r, package)) for c, f, r in zip(chunks, names, rendered)]
-        for package in PACKAGES
+        for package in RENDERED_PACKAGES
     }
     root = out / DATASET_FOLDER
-    for package in PACKAGES:
+    for package in RENDERED_PACKAGES:
         images.write_folder(packages[package], images_folder(out, PACKAGE_FOLDERS.get(package, package)))
     metadata.write_metadata(frame, root / METADATA_NAME)
     boxes = pd.DataFrame([r.box for r in rendered], columns=["left", "top", "right", "bottom"])
