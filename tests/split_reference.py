@@ -8,17 +8,7 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
-from bioscan_lib.data.bioscan1m import (
-    BUDGETS,
-    DIPTERA,
-    EXPERIMENTS,
-    N_DIPTERA_FAMILIES,
-    NOT_CLASSIFIED,
-    SPLIT_COLUMNS,
-    experiment_size,
-    experiment_task,
-    label_column,
-)
+from bioscan_lib.data import bioscan1m
 from bioscan_lib.split.rules import _SPLIT_CATEGORIES, NO_SPLIT, split_budgets
 
 
@@ -60,8 +50,8 @@ def _round_robin_per_row(pools: dict[str, list[int]], budget: int) -> list[int]:
 def make_splits_per_row(
     metadata: pd.DataFrame,
     seed: int,
-    medium_size: int = BUDGETS["medium"],
-    small_size: int = BUDGETS["small"],
+    medium_size: int = bioscan1m.BUDGETS["medium"],
+    small_size: int = bioscan1m.BUDGETS["small"],
 ) -> pd.DataFrame:
     """The same rules one row at a time in plain Python: the check and speed baseline for `make_splits`."""
     generator = np.random.default_rng(seed)
@@ -71,26 +61,26 @@ def make_splits_per_row(
         "diptera_family": metadata["family"].astype(str).tolist(),
     }
     orders, families = labels["insect_order"], labels["diptera_family"]
-    columns = {name: [NO_SPLIT] * len(metadata) for name in SPLIT_COLUMNS}
+    columns = {name: [NO_SPLIT] * len(metadata) for name in bioscan1m.SPLIT_COLUMNS}
     members: dict[str, list[int]] = defaultdict(list)
     for row in range(len(metadata)):
-        if orders[row] == DIPTERA and families[row] != NOT_CLASSIFIED:
+        if orders[row] == bioscan1m.DIPTERA and families[row] != bioscan1m.NOT_CLASSIFIED:
             members[families[row]].append(row)
-    for family in sorted(members, key=lambda name: (-len(members[name]), name))[:N_DIPTERA_FAMILIES]:
+    for family in sorted(members, key=lambda name: (-len(members[name]), name))[: bioscan1m.N_DIPTERA_FAMILIES]:
         _split_per_row(members[family], family_keys, columns["large_diptera_family"])
     members = defaultdict(list)
     for row in range(len(metadata)):
         if columns["large_diptera_family"][row] != NO_SPLIT:
             columns["large_insect_order"][row] = columns["large_diptera_family"][row]
-        elif orders[row] != NOT_CLASSIFIED:
+        elif orders[row] != bioscan1m.NOT_CLASSIFIED:
             members[orders[row]].append(row)
     for rows in members.values():
         _split_per_row(rows, order_keys, columns["large_insect_order"])
     sizes = {"medium": medium_size, "small": small_size}
-    for experiment in EXPERIMENTS[2:]:
-        task = experiment_task(experiment)
+    for experiment in bioscan1m.EXPERIMENTS[2:]:
+        task = bioscan1m.experiment_task(experiment)
         large = columns[f"large_{task}"]
-        for split, budget in split_budgets(sizes[experiment_size(experiment)]).items():
+        for split, budget in split_budgets(sizes[bioscan1m.experiment_size(experiment)]).items():
             pools: dict[str, list[int]] = defaultdict(list)
             for row in range(len(metadata)):
                 if large[row] == split:
@@ -104,7 +94,7 @@ def make_splits_per_row(
 
 def published_class_index(frame: pd.DataFrame, experiment: str) -> dict[str, int]:
     """The authors' numbering, written as their loader does it: a dict of training rows in file order, sorted stably."""
-    label = label_column(experiment)
+    label = bioscan1m.label_column(experiment)
     members: dict[str, list[int]] = {}
     for row, (name, part) in enumerate(zip(frame[label].astype(str), frame[experiment].astype(str))):
         if part == "train":
