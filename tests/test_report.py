@@ -159,3 +159,29 @@ def test_html_escapes_what_it_shows(run_outputs: Path) -> None:
     params.write_text(params.read_text() + "photographs: <script>alert(1)</script>\n")
     html = report.write_report("tiny")[0].read_text()
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def _written_names(notebook: Path) -> dict[str, set[str]]:
+    """The table and figure names a notebook's code saves: literal names, f-string names with `*` for each field."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    code = "\n".join(
+        line for c in cells if c.cell_type == "code" for line in c.source.splitlines() if line[:1] not in "%!"
+    )
+    written = {"save_table": set(), "save_figure": set()}
+    for node in ast.walk(ast.parse(code)):
+        function = getattr(node, "func", None)
+        name = getattr(function, "id", getattr(function, "attr", None))
+        if isinstance(node, ast.Call) and name in written and len(node.args) > 2:
+            argument = node.args[2]
+            parts = argument.values if isinstance(argument, ast.JoinedStr) else [argument]
+            written[name].add("".join(p.value if isinstance(p, ast.Constant) else "*" for p in parts))
+    return written
+
+
+@pytest.mark.parametrize("section", report.SECTIONS, ids=lambda section: section.notebook)
+def test_a_report_section_shows_only_tables_and_figures_its_notebook_writes(section: report.Section) -> None:
+    written = _written_names(project_root() / "notebooks" / f"{section.notebook}.ipynb")
+    for kind, patterns in (("save_table", section.tables), ("save_figure", section.figures)):
+        for pattern in patterns:
+            matched = [name for name in written[kind] if fnmatch.fnmatch(name.replace("*", "x"), pattern)]
+            assert matched, f"{section.notebook} writes no {kind.removeprefix('save_')} named {pattern}"

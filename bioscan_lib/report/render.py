@@ -86,14 +86,14 @@ SECTIONS = (
     Section(
         "Testing: Table 3 (test results), per-class accuracy and confusion matrices",
         "07_test",
-        ("results_*", "test_*", "per_class_*"),
+        ("test_*", "per_class_*"),
         ("per_class_*", "confusion_*"),
     ),
     Section(
         "Generalization: labelling new photographs",
         "08_generalization",
         ("generalization_*",),
-        ("generalization_*", "prediction_*"),
+        ("generalization_*",),
     ),
 )
 TABLE_TITLES = {  # what each table is; tables not listed are titled by their file name
