@@ -22,6 +22,7 @@ from bioscan_lib.data.bioscan1m import (
     BUDGETS,
     DATASET_FOLDER,
     FULL_PACKAGES,
+    METADATA_NAME,
     PACKAGE_FOLDERS,
     RESIZED_PACKAGES,
     images_folder,
@@ -50,7 +51,6 @@ COPYRIGHT = {
     "photographer": "CBG Robotic Imager",
     "author": "CBG Robotic Imager",
 }
-METADATA_NAME = bioscan1m.METADATA_FILE_NAMES[0]
 RENDERED_PACKAGES = (*FULL_PACKAGES, *RESIZED_PACKAGES)  # the order the photographs are rendered and written in
 
 
