@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from bioscan_lib.core.paths import project_root, resolve_path
+from bioscan_lib.core.runs import PARAMS_FILE, RESTORE, RunFolder, RunFolderError, run_path
 from bioscan_lib.data import DEFAULT_RELEASE, RELEASES
 from bioscan_lib.data.bioscan1m import DATASET_FOLDER, IMAGES_FOLDER
 
@@ -122,11 +123,15 @@ class TrainConfig:
     @property
     def run_folder(self) -> Path:
         """`<output_dir>/runs/<run name>`."""
-        return resolve_path(self.output_dir) / "runs" / self.run_name
+        return run_path(self.output_dir, self.run_name)
 
 
 def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+TRANSFORM_FIELDS = ("image_size", "crop_size", "normalize")  # a run's test transform
+PUBLISHED_TRANSFORM = {key: getattr(TrainConfig(), key) for key in TRANSFORM_FIELDS}  # resize 256, crop 224, raw
 
 
 @dataclass(frozen=True)
@@ -226,12 +231,20 @@ def _check_type(where: str, key: str, value: Any, kind: Any) -> None:
     for option in allowed:
         if option is type(None) and value is None:
             return
-        plain = typing.get_origin(option) or option
-        if plain is float and isinstance(value, int) and not isinstance(value, bool):
+        if _is_of(value, option):
             return
-        if isinstance(plain, type) and isinstance(value, plain) and not (plain is int and isinstance(value, bool)):
-            return
-    raise ValueError(f"{where}: {key} is {value!r}, which is not of type {kind}")
+    name = kind.__name__ if isinstance(kind, type) else str(kind).replace("typing.", "")
+    raise ValueError(f"{where}: {key} is {value!r}, which is not of type {name}")
+
+
+def _is_of(value: Any, kind: Any) -> bool:
+    """Whether `value` is of the plain or `list[...]` type `kind` (ints pass as floats, booleans never as numbers)."""
+    plain = typing.get_origin(kind) or kind
+    if plain is list and isinstance(value, list) and typing.get_args(kind):
+        return all(_is_of(item, typing.get_args(kind)[0]) for item in value)
+    if plain is float and isinstance(value, int) and not isinstance(value, bool):
+        return True
+    return isinstance(plain, type) and isinstance(value, plain) and not (plain is int and isinstance(value, bool))
 
 
 def profile_from(values: dict[str, Any], where: str = "profile") -> Profile:
@@ -297,10 +310,22 @@ def load_profile(profile: str) -> dict[str, Any]:
 
 def config_from(settings: dict[str, Any], where: str = "training parameters") -> TrainConfig:
     """A TrainConfig from a mapping of field names; an unknown name is an error naming the nearest."""
-    for key in settings:
+    hints = typing.get_type_hints(TrainConfig)
+    for key, value in settings.items():
         if key not in TRAIN_FIELDS:
             raise unknown_key_error(where, key, TRAIN_FIELDS)
+        _check_type(where, key, value, hints[key])
     return TrainConfig(**settings)
+
+
+def run_config(run: RunFolder) -> TrainConfig:
+    """The parameters a run folder was trained (or imported) with; a missing, empty or changed file is one line."""
+    try:
+        return config_from(run.params, str(run.file(PARAMS_FILE)))
+    except (TypeError, ValueError) as error:
+        if isinstance(error, RunFolderError):
+            raise
+        raise RunFolderError(f"{str(error).splitlines()[0]}; {RESTORE}.") from None
 
 
 def train_config(

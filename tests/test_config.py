@@ -62,6 +62,10 @@ def test_a_value_of_the_wrong_type_is_named() -> None:
     with pytest.raises(ValueError, match="top_k is True"):
         config.profile_from({**SAMPLE, "top_k": True})
     assert config.profile_from({**SAMPLE, "train_lr": 1}).training == {"lr": 1}  # an int is a valid float
+    with pytest.raises(ValueError, match=r"train_lr_milestones is \['a'\], which is not of type list\[int\]"):
+        config.profile_from({**SAMPLE, "train_lr_milestones": ["a"]})
+    with pytest.raises(ValueError, match=r"lr_milestones is \[1, 'a'\]"):
+        config.config_from({"lr_milestones": [1, "a"]})
 
 
 def test_training_parameters_come_from_defaults_profile_file_and_overrides_in_that_order(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from bioscan_lib.classify import sweep, test, train
 from bioscan_lib.config import read_profile, train_config
 from bioscan_lib.core.cluster import Resources
 from bioscan_lib.core.paths import project_root
+from bioscan_lib.core.runs import CHECKPOINT_LAST, INFO_FILE
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +101,7 @@ def test_runs_submitted_to_the_local_executor_finish_resume_when_pre_empted_trai
     jobs += sweep.submit_sweep(paths[1:], "local", Resources(cpus_per_task=1, timeout_min=5, processes_per_node=2))
     first_run = out / "runs" / "large_insect_order_test_resnet_ce_s1"
     deadline = time.monotonic() + 120
-    while not (first_run / train.CHECKPOINT_LAST).is_file() and time.monotonic() < deadline:
+    while not (first_run / CHECKPOINT_LAST).is_file() and time.monotonic() < deadline:
         time.sleep(0.2)
     first_epoch = train.read_summary(first_run).iloc[0]
     for task in psutil.Process(jobs[0]._process.pid).children():  # the job's controller runs it as a subprocess
@@ -112,7 +113,7 @@ def test_runs_submitted_to_the_local_executor_finish_resume_when_pre_empted_trai
     table = test.results_table(folders)
     assert table["seed"].tolist() == [1, 2] and table["top1"].between(0, 100).all()
     assert [len(train.read_summary(folder)) for folder in folders] == [3, 3]
-    assert json.loads((folders[1] / train.INFO_FILE).read_text())["world_size"] == 2  # two tasks, torch.distributed
+    assert json.loads((folders[1] / INFO_FILE).read_text())["world_size"] == 2  # two tasks, torch.distributed
     assert len(list((out / "submitit").glob("*_log.out"))) == 3
 
 

@@ -20,6 +20,7 @@ from tiny_run import TINY
 
 from bioscan_lib.classify import train
 from bioscan_lib.config import TrainConfig
+from bioscan_lib.core import runs
 from bioscan_lib.split import rules as split
 
 
@@ -251,7 +252,7 @@ def test_a_read_only_run_folder_gives_one_line(small_sample: Path, output_dir: P
     def read_only(path, text):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(train, "write_text_atomic", read_only)
+    monkeypatch.setattr(runs, "write_text_atomic", read_only)
     from bioscan_lib import cli
 
     assert cli.main(_tiny_argv(small_sample, linked_output(output_dir, "read_only"))) == 1

@@ -14,17 +14,18 @@ from sklearn.metrics import roc_auc_score
 
 from bioscan_lib.classify.data import eval_transform, experiment_dataset, make_loader
 from bioscan_lib.classify.metrics import softmax
-from bioscan_lib.classify.test import load_best
-from bioscan_lib.classify.train import INFO_FILE, predict, read_run_config, start_runtime
+from bioscan_lib.classify.test import checked_classes, load_best
+from bioscan_lib.classify.train import predict, start_runtime
+from bioscan_lib.config import run_config
 from bioscan_lib.core.figures import image_grid
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.paths import resolve_path
+from bioscan_lib.core.runs import THRESHOLD_FILE, RunFolder
 from bioscan_lib.data.images import PhotoSource, decode_image
 from bioscan_lib.preprocess.crop import SpecimenCropper, displayed_size
 from bioscan_lib.preprocess.process import DECODE_ERRORS, READ_ERRORS, describe_problem
 from bioscan_lib.split.rules import split_folder
 
-THRESHOLD_FILE = "confidence_threshold.json"
 FULL_SIZE_FACTOR = 4  # a shorter side this many times the model's input size looks like an uncropped photograph
 FULL_SIZE_PROBES = 5  # photographs whose size is read for that check
 CONFIDENT_SHARE = 0.95  # the threshold keeps this share of the run's validation photographs confident
@@ -75,18 +76,16 @@ def full_size_side(photos: PhotoSource, image_size: int) -> int | None:
 
 
 def run_classes(run_dir: str | os.PathLike) -> list[str]:
-    """The class names of a run, by class index."""
-    info = Path(run_dir) / INFO_FILE
-    if not info.is_file():
-        raise FileNotFoundError(f"{info} not found: {run_dir} is not a finished training run")
-    return json.loads(info.read_text())["classes"]
+    """The class names of a run, by class index (checked against its split's class list)."""
+    run = RunFolder(run_dir)
+    return checked_classes(run, run_config(run))
 
 
 def _probabilities(run_dir: Path, dataset, batch_size: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
     """Softmax probabilities of the run's best checkpoint over a dataset, in order, and the second item of each
     sample (negative for a photograph that could not be read)."""
 
-    runtime = start_runtime(read_run_config(run_dir))
+    runtime = start_runtime(run_config(RunFolder(run_dir)))
     model, _ = load_best(run_dir, len(run_classes(run_dir)), runtime)
     logits, targets = predict(model, make_loader(dataset, batch_size, workers), runtime, description="labelling")
     return softmax(logits), targets
@@ -100,11 +99,12 @@ def confidence_threshold(
     It keeps `CONFIDENT_SHARE` of the validation photographs confident; kept in the run folder unless `refresh`.
     """
     run_dir = Path(run_dir)
-    stored = run_dir / THRESHOLD_FILE
+    run = RunFolder(run_dir)
+    stored = run.file(THRESHOLD_FILE)
     if stored.is_file() and not refresh:
-        return float(json.loads(stored.read_text())["threshold"])
+        return float(run.json(THRESHOLD_FILE, "")["threshold"])
 
-    config = read_run_config(run_dir)
+    config = run_config(run)
     dataset = experiment_dataset(
         resolve_path(config.data_root),
         split_folder(resolve_path(config.output_dir)),
@@ -139,7 +139,7 @@ def predict_photographs(
     could not be labelled (`problem`, empty for those labelled; their labels are left empty)."""
 
     run_dir = Path(run_dir)
-    config, classes = read_run_config(run_dir), run_classes(run_dir)
+    config, classes = run_config(RunFolder(run_dir)), run_classes(run_dir)
     photos = PhotoSource(source)
     if not crop and (side := full_size_side(photos, config.image_size)):
         warnings.warn(

@@ -18,23 +18,25 @@ from bioscan_lib.classify.data import make_loader
 from bioscan_lib.classify.metrics import per_class_topk, softmax
 from bioscan_lib.classify.models import create_model
 from bioscan_lib.classify.plots import confusion_matrix_figure, per_class_accuracy
-from bioscan_lib.classify.train import (
-    CHECKPOINT_BEST,
-    INFO_FILE,
-    build_datasets,
-    predict,
-    read_run_config,
-    start_runtime,
-)
-from bioscan_lib.config import AVERAGE_K_RULES
-from bioscan_lib.core.checkpoint_files import load_checkpoint_file
+from bioscan_lib.classify.train import build_datasets, class_names, predict, start_runtime
+from bioscan_lib.config import AVERAGE_K_RULES, TrainConfig, run_config
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.outputs import save_figure, write_csv
+from bioscan_lib.core.paths import resolve_path
+from bioscan_lib.core.runs import (
+    CHECKPOINT_BEST,
+    CONFUSION_CSV,
+    METRICS_CSV,
+    METRICS_JSON,
+    PER_CLASS_CSV,
+    PREDICTIONS_CSV,
+    RESTORE,
+    RunFolder,
+    RunFolderError,
+)
 from bioscan_lib.data.bioscan1m import LABEL_COLUMNS, experiment_size, experiment_task, published
+from bioscan_lib.split.rules import class_list_path, split_folder
 
-METRICS_JSON, METRICS_CSV = "test_metrics.json", "test_metrics.csv"
-PER_CLASS_CSV, CONFUSION_CSV = "per_class_accuracy.csv", "confusion_matrix.csv"
-PREDICTIONS_CSV = "test_predictions.csv"
 PAPER_COLUMNS = tuple(published()["results_vit_b16_ce_test_percent"]["columns"])
 SIZE_ORDER = ("small", "medium", "large")
 CONFIGURATION = ["experiment", "model", "loss"]
@@ -42,16 +44,28 @@ NOT_PERCENT = {"run", "best_epoch", "samples", "classes", "classes_present"}
 
 
 def load_best(folder: str | os.PathLike, n_classes: int, runtime):
-    """The run's model with its best-validation weights (loaded with weights_only)."""
+    """The run's model with its best-validation weights (loaded with weights_only, every weight finite)."""
 
-    path = Path(folder) / CHECKPOINT_BEST
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; train the run first (`bioscan-repro train` or notebook 06).")
-    model = create_model(read_run_config(folder).model, n_classes, pretrained=False)
-    state = load_checkpoint_file(path, "best checkpoint of a run")
-    model.load_state_dict(state["model"])
+    run = RunFolder(folder)
+    config = run_config(run)
+    state = run.best_checkpoint()
+    model = create_model(config.model, n_classes, pretrained=False)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as error:
+        reason = next((line.strip() for line in str(error).splitlines()[1:] if line.strip()), str(error))[:160]
+        raise RunFolderError(
+            f"{run.file(CHECKPOINT_BEST)}: its weights do not fit {config.model} with {n_classes} classes ({reason}); "
+            f"the run's parameters or class list were changed after it was saved: {RESTORE}."
+        ) from None
     model = model.to(runtime.device)
     return model.to(memory_format=torch.channels_last) if runtime.channels_last else model, int(state["epoch"])
+
+
+def checked_classes(run: RunFolder, config: TrainConfig) -> list[str]:
+    """A run's class names, checked against its experiment's class list in the profile's split."""
+    where = class_list_path(split_folder(resolve_path(config.output_dir)), config.experiment)
+    return run.check_classes(class_names(config), str(where))
 
 
 def per_class_table(classes: list[str], logits: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
@@ -92,15 +106,16 @@ def evaluate_run(
     Average-k's threshold comes from the validation split by `average_k_rule` (see `metrics.classification_metrics`)."""
 
     folder = Path(folder)
-    config = read_run_config(folder)
+    run = RunFolder(folder)
+    trained = run_config(run)
     config = dataclasses.replace(
-        config,
-        data_root=data_root or config.data_root,
+        trained,
+        data_root=data_root or trained.data_root,
         device=device,
-        workers=config.workers if workers is None else workers,
+        workers=trained.workers if workers is None else workers,
     )
     runtime = start_runtime(config)
-    classes = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))["classes"]
+    classes = checked_classes(run, config)
     model, best_epoch = load_best(folder, len(classes), runtime)
     datasets = build_datasets(config, ("validation", "test"))
     loaders = {split: _loader(dataset, config) for split, dataset in datasets.items()}
@@ -172,15 +187,12 @@ def _save_figures(folder: Path, experiment: str, table: pd.DataFrame) -> None:
 
 def read_test_metrics(folder: str | os.PathLike) -> dict[str, float]:
     """A run's test metrics as written by `evaluate_run`."""
-    path = Path(folder) / METRICS_JSON
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; test the run first (`bioscan-repro test --run {folder}`).")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return RunFolder(folder).json(METRICS_JSON, f"test the run first (`bioscan-repro test --run {folder}`).")
 
 
 def find_runs(runs_dir: str | os.PathLike) -> list[Path]:
     """Run folders with a best checkpoint under `runs_dir`, sorted by name."""
-    return sorted(path.parent for path in Path(runs_dir).glob("*/best.pt"))
+    return sorted(path.parent for path in Path(runs_dir).glob(f"*/{CHECKPOINT_BEST}"))
 
 
 def evaluate_runs(
@@ -207,7 +219,7 @@ def results_table(folders: list[Path]) -> pd.DataFrame:
 
     rows = []
     for folder in folders:
-        config, scores = read_run_config(folder), read_test_metrics(folder)
+        config, scores = run_config(RunFolder(folder)), read_test_metrics(folder)
         ordered = [*PAPER_COLUMNS, *(key for key in scores if key not in PAPER_COLUMNS)]
         rows.append(
             {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import math
 import os
 import random
@@ -21,7 +20,6 @@ import timm
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-import yaml
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import update_bn
 from torch.utils.data.distributed import DistributedSampler
@@ -30,29 +28,20 @@ from tqdm.auto import tqdm
 from bioscan_lib.classify import data
 from bioscan_lib.classify.models import create_model
 from bioscan_lib.classify.plots import learning_curves
-from bioscan_lib.config import LOSSES, TrainConfig, config_from
+from bioscan_lib.config import LOSSES, TrainConfig, run_config
 from bioscan_lib.core.checkpoint_files import CheckpointError, load_checkpoint_file
-from bioscan_lib.core.files import atomic_path, write_text_atomic
+from bioscan_lib.core.files import atomic_path
 from bioscan_lib.core.outputs import save_figure
 from bioscan_lib.core.paths import resolve_path
+from bioscan_lib.core.runs import CHECKPOINT_BEST, CHECKPOINT_LAST, SUMMARY_FILE, RunFolder
 from bioscan_lib.split.rules import read_class_list, split_folder
 
 RUNTIME_KEYS = {"workers", "threads", "device", "epochs", "profile", "data_root", "output_dir"}
-CHECKPOINT_LAST, CHECKPOINT_BEST = "last.pt", "best.pt"
-PARAMS_FILE, INFO_FILE, SUMMARY_FILE = "params.yaml", "run_info.json", "summary.csv"
 DIVERGENCE_FACTOR = 100.0  # a training loss this many times the first epoch's counts as diverged
 
 
 class TrainingDiverged(ValueError):
     """The loss became NaN, infinite or far above its start: the run stops without saving the epoch."""
-
-
-def read_run_config(folder: str | os.PathLike) -> TrainConfig:
-    """The resolved parameters a run folder was trained with."""
-    path = Path(folder) / PARAMS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; is {folder} a run folder made by `bioscan-repro train`?")
-    return config_from(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
 def seed_everything(seed: int) -> None:
@@ -220,9 +209,9 @@ def run_parameters(config: TrainConfig) -> dict[str, Any]:
 
 def _check_resumable(folder: Path, config: TrainConfig) -> None:
     """Refuse a folder holding epochs trained with other parameters; one without a saved epoch is started over."""
-    if not (folder / PARAMS_FILE).is_file():
+    if not RunFolder(folder).is_run():
         return
-    before = dataclasses.asdict(read_run_config(folder))
+    before = dataclasses.asdict(run_config(RunFolder(folder)))
     if before.get("imported_from"):
         raise ValueError(
             f"{folder} holds a run imported from {before['imported_from']}, not trained by the suite; train into "
@@ -442,7 +431,6 @@ def _save_epoch(
 
 def _write_run_files(folder: Path, config: TrainConfig, classes: list[str], datasets: dict, runtime: Runtime) -> None:
 
-    write_text_atomic(folder / PARAMS_FILE, yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
     info = {
         "run": config.run_name,
         "classes": classes,
@@ -453,7 +441,7 @@ def _write_run_files(folder: Path, config: TrainConfig, classes: list[str], data
         "samples": {split: len(dataset) for split, dataset in datasets.items()},
         "versions": {"torch": torch.__version__, "timm": timm.__version__},
     }
-    write_text_atomic(folder / INFO_FILE, json.dumps(info, indent=2) + "\n")
+    RunFolder(folder).write_record(dataclasses.asdict(config), info)
 
 
 def read_summary(folder: str | os.PathLike) -> pd.DataFrame:

@@ -10,9 +10,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bioscan_lib.classify.predict import run_classes
-from bioscan_lib.classify.test import PREDICTIONS_CSV
-from bioscan_lib.classify.train import read_run_config
+from bioscan_lib.config import run_config
 from bioscan_lib.core.paths import resolve_path
+from bioscan_lib.core.runs import PREDICTIONS_CSV, RunFolder
 from bioscan_lib.core.widgets import InteractiveView, linked
 from bioscan_lib.data.images import decode_image, open_package
 
@@ -61,6 +61,7 @@ def class_explorer(predictions: pd.DataFrame, package: str, classes: list[str]) 
 def run_class_explorer(run_dir: str | Path) -> InteractiveView:
     """The confusion explorer of a tested run, over the package it was trained on."""
 
-    config = read_run_config(run_dir)
-    predictions = pd.read_csv(Path(run_dir) / PREDICTIONS_CSV)
+    run = RunFolder(run_dir)
+    config = run_config(run)
+    predictions = pd.read_csv(run.file(PREDICTIONS_CSV))
     return class_explorer(predictions, str(resolve_path(config.data_root) / config.package), run_classes(run_dir))

@@ -7,7 +7,6 @@ whose measured spread leaves no tolerance that means anything is recorded with `
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -17,9 +16,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from bioscan_lib.classify.predict import THRESHOLD_FILE
-from bioscan_lib.classify.test import CONFUSION_CSV, METRICS_JSON
 from bioscan_lib.core.files import write_text_atomic
+from bioscan_lib.core.runs import CONFUSION_CSV, METRICS_JSON, RUNS_FOLDER, THRESHOLD_FILE, RunFolder
 
 KINDS = {
     "curve_accuracy": "learning-curve top-k accuracy of an epoch, absolute (share of samples)",
@@ -62,7 +60,8 @@ def run_numbers(out_dir: Path, run: str) -> dict[str, Number]:
             if column not in CURVE_SKIPPED:
                 kind = "curve_loss" if column.endswith("_loss") else "curve_accuracy"
                 numbers[f"curve/{run}/{column}/{int(row['epoch'])}"] = Number(kind, float(value))
-    metrics = json.loads((out_dir / "runs" / run / METRICS_JSON).read_text(encoding="utf-8"))
+    folder = RunFolder(out_dir / RUNS_FOLDER / run)
+    metrics = folder.json(METRICS_JSON, "test the run first (notebook 07).")
     for name, value in metrics.items():
         if name not in TEST_SKIPPED:
             kind = (
@@ -78,7 +77,7 @@ def run_numbers(out_dir: Path, run: str) -> dict[str, Number]:
         if row["test_samples"]:
             correct = float(round(row["top1"] * row["test_samples"]))
             numbers[f"per_class/{run}/{row['class']}"] = Number("test_samples", correct)
-    matrix = pd.read_csv(out_dir / "runs" / run / CONFUSION_CSV, index_col=0)
+    matrix = pd.read_csv(folder.file(CONFUSION_CSV), index_col=0)
     for true, row in matrix.iterrows():
         for predicted, count in row.items():
             if count and true != predicted:
@@ -88,7 +87,7 @@ def run_numbers(out_dir: Path, run: str) -> dict[str, Number]:
 
 def heldout_numbers(out_dir: Path, run: str) -> dict[str, Number]:
     """Notebook 08's numbers: the uncertainty threshold, every photograph's label and confidence, the scores."""
-    threshold = json.loads((out_dir / "runs" / run / THRESHOLD_FILE).read_text(encoding="utf-8"))["threshold"]
+    threshold = RunFolder(out_dir / RUNS_FOLDER / run).json(THRESHOLD_FILE, "run notebook 08 first.")["threshold"]
     numbers = {"heldout/threshold": Number("heldout_threshold", float(threshold))}
     predictions = pd.read_csv(out_dir / "tables" / "generalization_predictions.csv")
     for row in predictions.itertuples():
