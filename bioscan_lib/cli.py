@@ -451,16 +451,20 @@ def _add_test(subparsers: argparse._SubParsersAction) -> None:
 
 def _import_checkpoint(arguments: argparse.Namespace) -> int:
     from bioscan_lib.classify import checkpoints
-    from bioscan_lib.config import train_config
+    from bioscan_lib.config import TRANSFORM_FIELDS, read_profile, train_config
 
     stated = {key: getattr(arguments, key) for key in ("experiment", "model", "loss", "seed")}
     settings = {key: getattr(arguments, key) for key in ("data_root", "output_dir", "package")}
+    transform = {key: getattr(arguments, key) for key in TRANSFORM_FIELDS}
     base = train_config(arguments.profile, overrides=settings)
     if arguments.run_name and len(arguments.files) > 1:
         raise ValueError("--run-name names one run; import one file at a time with it.")
+    suffix = read_profile(arguments.profile).import_suffix
     for path in arguments.files:
         name = checkpoints.stated_name(path, stated)
-        folder = checkpoints.import_checkpoint(path, base, name, arguments.run_name, arguments.replace)
+        run_name = arguments.run_name or checkpoints.released_run_name(base, name, suffix)
+        stated_transform = {key: value for key, value in transform.items() if value is not None}
+        folder = checkpoints.import_checkpoint(path, base, name, run_name, arguments.replace, stated_transform)
         print(f"{path} -> {folder}")
     return 0
 
@@ -468,13 +472,13 @@ def _import_checkpoint(arguments: argparse.Namespace) -> int:
 def _export_checkpoint(arguments: argparse.Namespace) -> int:
     from bioscan_lib.classify import checkpoints
 
-    path = checkpoints.export_checkpoint(arguments.run, arguments.output)
+    path = checkpoints.export_checkpoint(arguments.run, arguments.output, arguments.force)
     print(f"{arguments.run} -> {path} (published format: {{'epoch', 'model', 'optimizer'}})")
     return 0
 
 
 def _add_checkpoints(subparsers: argparse._SubParsersAction) -> None:
-    from bioscan_lib.config import LOSSES
+    from bioscan_lib.config import LOSSES, PUBLISHED_TRANSFORM
 
     parser = subparsers.add_parser(
         "import-checkpoint",
@@ -492,11 +496,29 @@ def _add_checkpoints(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--loss", type=str.lower, choices=LOSSES, help="ce or focal (default: from the name)")
     parser.add_argument("--seed", type=int, help="seed (default: from the name)")
-    parser.add_argument("--run-name", help="folder name under runs/ (default <experiment>_<model>_<loss>_s<seed>)")
+    parser.add_argument(
+        "--run-name",
+        help="folder name under runs/ (default <experiment>_<model>_<loss>_s<seed><the profile's import_suffix>, "
+        "as notebook 07 names it)",
+    )
     parser.add_argument("--data-root", help="data root (default: the profile's)")
     parser.add_argument("--output-dir", help="profile output folder holding split/ and runs/ (default: the profile's)")
     parser.add_argument("--package", help="image package to test on (default: the profile's)")
     parser.add_argument("--replace", action="store_true", help="replace an earlier import of another file")
+    published = PUBLISHED_TRANSFORM
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        help=f"test resize (default: the file's, {published['image_size']} for the authors' files)",
+    )
+    parser.add_argument(
+        "--crop-size", type=int, help=f"test centre crop (default: the file's, {published['crop_size']} for theirs)"
+    )
+    parser.add_argument(
+        "--normalize",
+        action=argparse.BooleanOptionalAction,
+        help="ImageNet normalisation at test (default: the file's; none for the authors' files)",
+    )
     parser.set_defaults(handler=_import_checkpoint)
     parser = subparsers.add_parser(
         "export-checkpoint", help="write a run's best weights as the authors publish theirs, for their test.py"
@@ -505,6 +527,7 @@ def _add_checkpoints(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--output", required=True, help="file to write, e.g. <experiment>_<model>_CE_s<seed>_weights_best_acc.tar"
     )
+    parser.add_argument("--force", action="store_true", help="write even into a run folder or over a best.pt/last.pt")
     parser.set_defaults(handler=_export_checkpoint)
 
 

@@ -4,6 +4,7 @@ agree with an independent evaluation; broken, foreign and malicious files are re
 from __future__ import annotations
 
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,10 @@ from bioscan_lib import cli
 from bioscan_lib.classify import checkpoints
 from bioscan_lib.classify import test as evaluate
 from bioscan_lib.classify.train import train
-from bioscan_lib.config import TrainConfig
+from bioscan_lib.config import TrainConfig, run_config
+from bioscan_lib.core.checkpoint_files import CheckpointError
 from bioscan_lib.core.files import file_digests
+from bioscan_lib.core.runs import CHECKPOINT_BEST, CHECKPOINT_LAST, RunFolder
 from bioscan_lib.split import rules as split
 
 EXPERIMENT = "large_insect_order"
@@ -114,12 +117,12 @@ def test_a_resnet50_written_the_torchvision_way_tests_as_the_authors_would(relea
     folder = checkpoints.import_checkpoint(path, released["base"])
     assert folder == released["out"] / "runs" / "large_insect_order_resnet50_ce_s2"
     assert_same_predictions(suite_predictions(folder), independent_predictions(model, released))
-    params = evaluate.read_run_config(folder)
+    params = run_config(RunFolder(folder))
     assert params.imported_from == path.name and params.model == "resnet50" and params.seed == 2
     assert evaluate.read_test_metrics(folder)["best_epoch"] == 5  # published epochs count from 0
 
 
-def test_a_vit_written_the_timm_way_tests_as_the_authors_would(released: dict) -> None:
+def test_a_vit_imported_under_the_sample_profile_tests_at_the_published_transform(released: dict) -> None:
     torch.manual_seed(1)
     model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=len(released["numbering"]))
     nn.init.normal_(model.head.weight, std=0.5)  # timm zero-initialises the head; give the classes distinct scores
@@ -135,7 +138,7 @@ def test_a_vit_written_the_timm_way_tests_as_the_authors_would(released: dict) -
                 "import-checkpoint",
                 str(path),
                 "--profile",
-                "paper",
+                "sample",  # whose own runs train at 72 / 64: a released file still tests at 256 / 224
                 "--output-dir",
                 str(released["out"]),
                 "--data-root",
@@ -146,9 +149,9 @@ def test_a_vit_written_the_timm_way_tests_as_the_authors_would(released: dict) -
         )
         == 0
     )
-    folder = released["out"] / "runs" / "large_insect_order_vit_tiny_patch16_224_ce_s1"
-    config = evaluate.read_run_config(folder)
-    assert (config.image_size, config.crop_size, config.normalize) == (256, 224, False)  # the paper profile's recipe
+    folder = released["out"] / "runs" / "large_insect_order_vit_tiny_patch16_224_ce_s1_released"  # as notebook 07
+    config = run_config(RunFolder(folder))
+    assert (config.image_size, config.crop_size, config.normalize) == (256, 224, False)  # the published transform
     evaluate.evaluate_run(folder, progress=False, workers=0)
     independent = independent_predictions(model, released)
     assert_same_predictions(pd.read_csv(folder / evaluate.PREDICTIONS_CSV), independent)
@@ -225,7 +228,8 @@ def test_export_then_import_gives_identical_predictions_and_never_overwrites_a_t
     exported = released["files"] / checkpoints.run_checkpoint_name(trained).published_file_name
     assert cli.main(["export-checkpoint", str(trained), "--output", str(exported)]) == 0
     content = torch.load(exported, weights_only=True)
-    assert set(content) == {"epoch", "model", "optimizer"} and content["epoch"] == 0
+    assert set(content) == {"epoch", "model", "optimizer", checkpoints.TRANSFORM_KEY} and content["epoch"] == 0
+    assert content[checkpoints.TRANSFORM_KEY] == {"image_size": 40, "crop_size": 32, "normalize": False}
     with pytest.raises(checkpoints.CheckpointError, match="holds a run trained by the suite"):
         checkpoints.import_checkpoint(exported, config)
     imported = checkpoints.import_checkpoint(exported, config, run_name=f"{trained.name}_released")
@@ -257,3 +261,81 @@ def test_a_stated_value_wins_over_the_file_name_and_the_rest_come_from_it() -> N
     assert (name.experiment, name.loss, name.seed) == ("large_insect_order", "focal", 2)
     with pytest.raises(checkpoints.CheckpointError, match="unnamed.tar: cannot tell"):
         checkpoints.stated_name("unnamed.tar", {"experiment": None, "model": "m", "loss": "ce", "seed": 1})
+
+
+def test_a_stated_transform_wins_over_the_files(released: dict) -> None:
+    model = timm.create_model("test_resnet", pretrained=False, num_classes=len(released["numbering"]))
+    path = save_published(model, released["files"] / "large_insect_order_test_resnet_CE_s7_weights_best_acc.tar")
+    folder = checkpoints.import_checkpoint(path, released["base"], transform={"image_size": 128, "crop_size": 112})
+    config = run_config(RunFolder(folder))
+    assert (config.image_size, config.crop_size, config.normalize) == (128, 112, False)
+
+
+def test_export_never_writes_into_a_run_folder_unless_forced(released: dict, tmp_path: Path) -> None:
+    config = TrainConfig(**{**TINY, "epochs": 1}, data_root=released["base"].data_root, output_dir=str(released["out"]))
+    trained = train(config, progress=False)
+    kept = {name: (trained / name).read_bytes() for name in (CHECKPOINT_LAST, CHECKPOINT_BEST)}
+    for target in (trained / CHECKPOINT_LAST, trained / CHECKPOINT_BEST, trained / "copy.tar", tmp_path / "best.pt"):
+        with pytest.raises(ValueError, match=r"refused: it would overwrite .*write it elsewhere, e\.g\. --output"):
+            checkpoints.export_checkpoint(trained, target)
+    assert {name: (trained / name).read_bytes() for name in kept} == kept
+    assert cli.main(["export-checkpoint", str(trained), "--output", str(tmp_path / "best.pt"), "--force"]) == 0
+    assert cli.main(["export-checkpoint", str(trained), "--output", str(trained / CHECKPOINT_LAST)]) == 2
+    assert (trained / CHECKPOINT_LAST).read_bytes() == kept[CHECKPOINT_LAST]
+
+
+def test_non_finite_weights_are_refused_naming_the_first_bad_key(released: dict) -> None:
+    model = timm.create_model("test_resnet", pretrained=False, num_classes=len(released["numbering"]))
+    state = model.state_dict()
+    first_float = next(key for key, value in state.items() if value.is_floating_point())
+    state[first_float].view(-1)[0] = float("nan")
+    path = released["files"] / "large_insect_order_test_resnet_CE_s8_weights_best_acc.tar"
+    torch.save({"epoch": 0, "model": state, "optimizer": {}}, path)
+    with pytest.raises(CheckpointError, match=rf"{path.name}: {first_float} holds NaN or infinite weights"):
+        checkpoints.import_checkpoint(path, released["base"])
+    assert not (released["out"] / "runs" / "large_insect_order_test_resnet_ce_s8").exists()
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(released: dict) -> None:
+    path = released["files"] / "large_insect_order_test_resnet_CE_s9_weights_best_acc.tar"
+    torch.save({"epoch": 0, "model": {"fc.weight": torch.zeros(1 << 25)}, "optimizer": {}}, path)  # 128 MiB stored
+    packed = path.with_suffix(".packed")
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for member in source.infolist():
+            bomb.writestr(member.filename, source.read(member))
+    packed.replace(path)
+    assert path.stat().st_size < 1 << 20
+    with pytest.raises(CheckpointError, match=r"refused: its records unpack to 134,21\d,\d{3} bytes"):
+        checkpoints.import_checkpoint(path, released["base"])
+
+
+def test_a_run_name_that_leaves_runs_is_refused(released: dict) -> None:
+    model = timm.create_model("test_resnet", pretrained=False, num_classes=len(released["numbering"]))
+    path = save_published(model, released["files"] / "large_insect_order_test_resnet_CE_s1_weights_best_acc.tar")
+    for name in ("..", ".", "../elsewhere", "/tmp/x"):
+        with pytest.raises(ValueError, match="must be one folder name"):
+            checkpoints.import_checkpoint(path, released["base"], run_name=name)
+    arguments = ["import-checkpoint", str(path), "--output-dir", str(released["out"]), "--run-name", ".."]
+    assert cli.main(arguments) == 2
+    assert not (released["out"] / "params.yaml").exists() and (released["out"] / "split").is_dir()
+
+
+def test_a_failed_replacement_leaves_the_earlier_import_byte_for_byte(released: dict) -> None:
+    model = timm.create_model("test_resnet", pretrained=False, num_classes=len(released["numbering"]))
+    path = save_published(model, released["files"] / "large_insect_order_test_resnet_CE_s1_weights_best_acc.tar")
+    folder = checkpoints.import_checkpoint(path, released["base"], run_name="kept")
+    before = {item.name: item.read_bytes() for item in folder.iterdir()}
+    state = model.state_dict()
+    state["fc.bias"][0] = float("inf")
+    broken = released["files"] / "broken" / path.name
+    broken.parent.mkdir()
+    torch.save({"epoch": 0, "model": state, "optimizer": {}}, broken)
+    with pytest.raises(CheckpointError, match="fc.bias holds NaN or infinite"):
+        checkpoints.import_checkpoint(broken, released["base"], run_name="kept", replace=True)
+    assert {item.name: item.read_bytes() for item in folder.iterdir()} == before
+    assert sorted(item.name for item in folder.parent.iterdir() if item.name.startswith(".")) == []
+    (folder.parent / "not_a_run").mkdir()
+    (folder.parent / "not_a_run" / "notes.txt").write_text("mine")
+    with pytest.raises(CheckpointError, match="holds no run"):
+        checkpoints.import_checkpoint(path, released["base"], run_name="not_a_run", replace=True)
+    assert (folder.parent / "not_a_run" / "notes.txt").read_text() == "mine"

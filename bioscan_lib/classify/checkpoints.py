@@ -3,28 +3,38 @@ run folders that testing, generalization and the report use like trained runs, a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import torch
-import yaml
 from torch import nn
 
 from bioscan_lib.classify.models import classifier_names, create_model
-from bioscan_lib.classify.train import CHECKPOINT_BEST, CHECKPOINT_LAST, INFO_FILE, PARAMS_FILE, class_names
-from bioscan_lib.config import LOSSES, TrainConfig, config_from
-from bioscan_lib.core.checkpoint_files import CheckpointError, load_checkpoint_file
-from bioscan_lib.core.files import atomic_path, file_digests, write_text_atomic
+from bioscan_lib.classify.train import class_names
+from bioscan_lib.config import LOSSES, PUBLISHED_TRANSFORM, TRANSFORM_FIELDS, TrainConfig, run_config
+from bioscan_lib.core.checkpoint_files import CheckpointError, check_finite, load_checkpoint_file
+from bioscan_lib.core.files import atomic_path, file_digests
+from bioscan_lib.core.runs import (
+    CHECKPOINT_BEST,
+    CHECKPOINT_FILES,
+    CHECKPOINT_LAST,
+    INFO_FILE,
+    RunFolder,
+    checked_name,
+    inside_a_run,
+)
 from bioscan_lib.data.bioscan1m import EXPERIMENTS
 
 PUBLISHED_SUFFIX = "_weights_best_acc.tar"
 PUBLISHED_LOSS_NAMES = {"ce": "CE", "focal": "Focal"}
+TRANSFORM_KEY = "transform"  # the suite's extra key in an exported file: the run's test transform
 _NAME = re.compile(
     rf"^(?P<experiment>{'|'.join(EXPERIMENTS)})_(?P<model>.+)_(?P<loss>{'|'.join(LOSSES)})_s?(?P<seed>\d+)$",
     re.IGNORECASE,
@@ -63,9 +73,11 @@ def parse_checkpoint_name(path: str | os.PathLike) -> CheckpointName:
     return CheckpointName(match["experiment"].lower(), match["model"], match["loss"].lower(), int(match["seed"]))
 
 
-def read_published_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], int]:
-    """The state dict and epoch (0-based, as published) of a `{'epoch', 'model', 'optimizer'}` file, loaded with
-    `weights_only` so that no code in it can run."""
+def read_published_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], int, dict]:
+    """The state dict (every weight finite), epoch (0-based, as published) and test transform of an
+    `{'epoch', 'model', 'optimizer'}` file, loaded with `weights_only` so that no code in it can run.
+
+    The transform is the published one unless the file was exported by the suite with its run's."""
     path = Path(path)
     content = load_checkpoint_file(path, "released classification checkpoint")
     model = content.get("model") if isinstance(content, dict) else None
@@ -75,7 +87,18 @@ def read_published_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.
             f"{path}: expected the published format, a dict with 'epoch', 'model' (a state dict) and 'optimizer'; "
             f"found {found}. Give a *{PUBLISHED_SUFFIX} classification checkpoint."
         )
-    return {key.removeprefix("module."): value for key, value in model.items()}, int(content.get("epoch", -1))
+    check_finite(model, path)
+    state = {key.removeprefix("module."): value for key, value in model.items()}
+    return state, int(content.get("epoch", -1)), _transform(content.get(TRANSFORM_KEY), path)
+
+
+def _transform(stored: object, path: Path) -> dict:
+    """The test transform an exported file states, checked; the published one when it states none."""
+    if stored is None:
+        return dict(PUBLISHED_TRANSFORM)
+    if not isinstance(stored, dict) or set(stored) != set(TRANSFORM_FIELDS):
+        raise CheckpointError(f"{path}: its '{TRANSFORM_KEY}' entry is not {list(TRANSFORM_FIELDS)}; export it again.")
+    return dict(stored)
 
 
 def load_published_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path, model_name: str) -> None:
@@ -111,98 +134,134 @@ def import_checkpoint(
     name: CheckpointName | None = None,
     run_name: str | None = None,
     replace: bool = False,
+    transform: dict | None = None,
 ) -> Path:
     """Turn a released checkpoint into the run folder `<output_dir>/runs/<run name>` of `base`'s profile; return it.
 
-    The folder holds `best.pt`, the parameters (marked `imported_from`) and the class list, and tests with `base`'s
-    transform. An import already made from the same file is left as it is; an import of another file is replaced
-    only with `replace`; a trained run is never overwritten."""
+    The folder holds `best.pt`, the parameters (marked `imported_from`) and the class list. It tests at the file's
+    transform (the published resize 256, crop 224, unless the file states the run's), or at `transform`'s stated
+    fields. An import of the same file is left as it is; one of another file is replaced only with `replace`, and
+    put back if the new one fails; a trained run is never overwritten."""
     path = Path(path)
     name = name or parse_checkpoint_name(path)
-    config = dataclasses.replace(
-        base, **dataclasses.asdict(name), pretrained=False, weights=None, imported_from=path.name
-    )
-    folder = config.run_folder.with_name(run_name) if run_name else config.run_folder
+    run_base = dataclasses.replace(base, **dataclasses.asdict(name))
+    folder = run_base.run_folder.with_name(checked_name(run_name)) if run_name else run_base.run_folder
     sha256 = file_digests(path)[0] if path.is_file() else ""
-    if _already_imported(folder, sha256, replace):
+    if _already_imported(RunFolder(folder), sha256, replace):
         return folder
-    classes = class_names(config)
-    model = create_model(config.model, len(classes))
-    state, epoch = read_published_checkpoint(path)
-    load_published_state(model, state, path, config.model)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(folder / PARAMS_FILE, yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
-    info = {"run": folder.name, "classes": classes, "imported": {"file": path.name, "sha256": sha256, "epoch": epoch}}
-    write_text_atomic(folder / INFO_FILE, json.dumps(info, indent=2) + "\n")
-    with atomic_path(folder / CHECKPOINT_BEST) as temporary:
-        torch.save({"model": model.state_dict(), "epoch": epoch + 1, "val_top1": float("nan")}, temporary)
+    with _replacing(folder):
+        state, epoch, stored = read_published_checkpoint(path)
+        config = dataclasses.replace(
+            run_base, pretrained=False, weights=None, imported_from=path.name, **{**stored, **(transform or {})}
+        )
+        classes = class_names(config)
+        model = create_model(config.model, len(classes))
+        load_published_state(model, state, path, config.model)
+        info = {
+            "run": folder.name,
+            "classes": classes,
+            "imported": {"file": path.name, "sha256": sha256, "epoch": epoch},
+        }
+        RunFolder(folder).write_record(dataclasses.asdict(config), info)
+        with atomic_path(folder / CHECKPOINT_BEST) as temporary:
+            torch.save({"model": model.state_dict(), "epoch": epoch + 1, "val_top1": float("nan")}, temporary)
     return folder
 
 
-def _already_imported(folder: Path, sha256: str, replace: bool) -> bool:
-    """Whether `folder` holds this very import; a trained run there is an error, and so is an import of another
-    file unless it may be replaced."""
-    if not (folder / PARAMS_FILE).is_file():
+def _already_imported(run: RunFolder, sha256: str, replace: bool) -> bool:
+    """Whether `run` holds this very import; a trained run there is an error, and so is an import of another file
+    unless it may be replaced; a folder that is no run is never touched."""
+    if not run.is_run():
+        if run.path.exists() and any(run.path.iterdir()):
+            raise CheckpointError(f"{run.path} exists and holds no run; import under another --run-name.")
         return False
-    if yaml.safe_load((folder / PARAMS_FILE).read_text(encoding="utf-8")).get("imported_from") is None:
+    if run.params.get("imported_from") is None:
         raise CheckpointError(
-            f"{folder} holds a run trained by the suite; import under another name (--run-name "
-            f"{folder.name}_released) or move the trained run."
+            f"{run.path} holds a run trained by the suite; import under another name (--run-name "
+            f"{run.name}_released) or move the trained run."
         )
-    info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8")) if (folder / INFO_FILE).is_file() else {}
-    if info.get("imported", {}).get("sha256") == sha256 and (folder / CHECKPOINT_BEST).is_file():
+    info = run.info if run.file(INFO_FILE).is_file() else {}
+    if info.get("imported", {}).get("sha256") == sha256 and run.file(CHECKPOINT_BEST).is_file():
         return True
     if not replace:
-        raise CheckpointError(f"{folder} holds an import of another file; import with --replace, or delete the folder.")
-    shutil.rmtree(folder)
+        raise CheckpointError(
+            f"{run.path} holds an import of another file; import with --replace, or delete the folder."
+        )
     return False
+
+
+@contextlib.contextmanager
+def _replacing(folder: Path) -> Iterator[None]:
+    """Move an earlier import in `folder` aside while the block writes the new one; put it back if the block fails."""
+    aside = folder.with_name(f".{folder.name}.replaced.{os.getpid()}")
+    if folder.exists():
+        folder.rename(aside)
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        if aside.exists():
+            aside.rename(folder)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def import_checkpoints(
     folder: str | os.PathLike, base: TrainConfig, suffix: str = "", replace: bool = False
 ) -> list[Path]:
     """Import every `*_weights_best_acc.tar` under `folder` (both published layouts); run folders get `suffix`."""
-    found = sorted(Path(folder).rglob(f"*{PUBLISHED_SUFFIX}"))
     runs = []
-    for path in found:
+    for path in sorted(Path(folder).rglob(f"*{PUBLISHED_SUFFIX}")):
         name = parse_checkpoint_name(path)
-        run_name = f"{dataclasses.replace(base, **dataclasses.asdict(name)).run_name}{suffix}"
-        runs.append(import_checkpoint(path, base, name, run_name, replace))
+        runs.append(import_checkpoint(path, base, name, released_run_name(base, name, suffix), replace))
     return runs
+
+
+def released_run_name(base: TrainConfig, name: CheckpointName, suffix: str) -> str:
+    """The run folder name of an imported file: `<experiment>_<model>_<loss>_s<seed><suffix>`, from every route."""
+    return checked_name(f"{dataclasses.replace(base, **dataclasses.asdict(name)).run_name}{suffix}", "import suffix")
 
 
 def imported_runs_table(folders: list[Path]) -> pd.DataFrame:
     """One row per imported run: its folder, source file, the file's SHA-256 and the published (0-based) epoch."""
     rows = []
     for folder in folders:
-        source = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))["imported"]
+        source = RunFolder(folder).info["imported"]
         rows.append({"run": folder.name, "file": source["file"], "sha256": source["sha256"], "epoch": source["epoch"]})
     return pd.DataFrame(rows, columns=["run", "file", "sha256", "epoch"])
 
 
-def export_checkpoint(run: str | os.PathLike, output: str | os.PathLike) -> Path:
-    """Write a run's best weights in the published format, `{'epoch' (0-based), 'model', 'optimizer'}`.
+def export_checkpoint(run: str | os.PathLike, output: str | os.PathLike, force: bool = False) -> Path:
+    """Write a run's best weights in the published format, `{'epoch' (0-based), 'model', 'optimizer'}`, with the
+    run's test transform under an extra key the authors' loader ignores.
 
-    The optimizer state is last.pt's when it was saved at the best epoch, else empty: testing needs only the model."""
-    run, output = Path(run), Path(output)
+    The optimizer state is last.pt's when it was saved at the best epoch, else empty: testing needs only the model.
+    A file inside a run folder, or named like a run's checkpoints, is written only with `force`."""
+    folder, output = RunFolder(run), Path(output)
     if output.is_dir():
         raise ValueError(f"{output} is a folder; give the file to write, e.g. {output / 'run'}{PUBLISHED_SUFFIX}")
-    best_path = run / CHECKPOINT_BEST
-    if not best_path.is_file():
-        raise FileNotFoundError(f"{best_path} not found; train the run first (`bioscan-repro train` or notebook 06).")
-    best = load_checkpoint_file(best_path, "best checkpoint of a run")
+    owner = inside_a_run(output)
+    if not force and (owner is not None or output.name in CHECKPOINT_FILES):
+        instead = folder.path.parent.parent / "exported" / run_checkpoint_name(folder.path).published_file_name
+        raise ValueError(
+            f"{output}: refused: it would overwrite {'a file of the run folder ' + str(owner) if owner else 'a run checkpoint'}"
+            f"; write it elsewhere, e.g. --output {instead} (or pass --force)."
+        )
+    best = folder.best_checkpoint()
     optimizer = {}
-    if (run / CHECKPOINT_LAST).is_file():
-        last = load_checkpoint_file(run / CHECKPOINT_LAST, "last checkpoint of a run")
+    if folder.file(CHECKPOINT_LAST).is_file():
+        last = load_checkpoint_file(folder.file(CHECKPOINT_LAST), "last checkpoint of a run")
         optimizer = last["optimizer"] if int(last["epoch"]) == int(best["epoch"]) else {}
+    config = run_config(folder)
+    transform = {key: getattr(config, key) for key in TRANSFORM_FIELDS}
     output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(output) as temporary, temporary.open("wb") as stream:  # a stream: same weights, same bytes
-        torch.save({"epoch": int(best["epoch"]) - 1, "model": best["model"], "optimizer": optimizer}, stream)
+        content = {"epoch": int(best["epoch"]) - 1, "model": best["model"], "optimizer": optimizer}
+        torch.save({**content, TRANSFORM_KEY: transform}, stream)
     return output
 
 
 def run_checkpoint_name(run: str | os.PathLike) -> CheckpointName:
     """The experiment, model, loss and seed of a run folder (from its parameters)."""
-    params = yaml.safe_load((Path(run) / PARAMS_FILE).read_text(encoding="utf-8"))
-    config = config_from(params, str(Path(run) / PARAMS_FILE))
+    config = run_config(RunFolder(run))
     return CheckpointName(config.experiment, config.model, config.loss, config.seed)
