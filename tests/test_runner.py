@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -70,6 +74,33 @@ def test_run_executes_then_skips_until_forced(suite: Path) -> None:
     assert (out / "notebooks" / "01_step.ipynb").stat().st_mtime_ns == first
     runner.execute_profile("tiny", only=["01"], force=True)
     assert (out / "notebooks" / "01_step.ipynb").stat().st_mtime_ns != first
+
+
+HOLD_THE_LOCK = """
+import sys, time
+from pathlib import Path
+from bioscan_lib.report import runner
+with runner.profile_lock(Path(sys.argv[1]), "tiny"):
+    time.sleep(600)
+"""
+
+
+def test_one_reproduce_per_profile_and_a_killed_ones_lock_is_taken_over(suite: Path) -> None:
+    out = suite / "outputs" / "tiny"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_LOCK, str(out)])
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / runner.LOCK_OWNER_FILE).is_file() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with pytest.raises(ValueError, match=rf"profile 'tiny' is being reproduced by process {holder.pid} on "):
+            runner.execute_profile("tiny")
+        assert not (out / "notebooks").exists(), "the second run wrote nothing"
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert (out / runner.LOCK_FILE).exists() and (out / runner.LOCK_OWNER_FILE).exists(), "a killed run's leftovers"
+    assert [outcome.status for outcome in runner.execute_profile("tiny").outcomes] == ["executed", "executed"]
+    assert not (out / runner.LOCK_OWNER_FILE).exists()
 
 
 def test_a_rerun_notebook_reruns_the_ones_after_it(suite: Path) -> None:

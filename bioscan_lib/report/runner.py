@@ -3,12 +3,14 @@ inputs, keep a failed run apart from the last good one, and say at the end what 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,12 +18,14 @@ from urllib.parse import urlparse
 
 import pandas as pd
 import papermill
+from filelock import FileLock, Timeout
 from traitlets.config import Config
 
 import bioscan_lib
 from bioscan_lib.config import TrainConfig, load_profile
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.paths import project_root, resolve_path
+from bioscan_lib.core.runs import runs_folder
 from bioscan_lib.data import DEFAULT_RELEASE, bioscan1m, release
 from bioscan_lib.sample import HELDOUT_SEED_OFFSET
 from bioscan_lib.sample.release import generate_heldout, generate_sample
@@ -31,6 +35,7 @@ KERNEL_NAME = "bioscan-repro"
 KERNEL_CONFIG = Config({"KernelManager": {"transport": "ipc"}})
 FAILED_SUFFIX = ".failed.ipynb"
 HOST_TIMEOUT_SECONDS = 5.0
+LOCK_FILE, LOCK_OWNER_FILE = ".reproduce.lock", ".reproduce.owner"  # in the profile's output folder
 log = logging.getLogger(__name__)
 
 
@@ -189,7 +194,7 @@ def _training_package_missing(profile: dict[str, Any]) -> str:
 
 
 def _nothing_to_test(profile: dict[str, Any]) -> str:
-    runs = resolve_path(profile["output_dir"]) / "runs"
+    runs = runs_folder(profile["output_dir"])
     released = resolve_path(profile["checkpoints_dir"]) if profile.get("checkpoints_dir") else None
     if (runs.is_dir() and any(runs.iterdir())) or (released and any(released.glob("**/*.tar"))):
         return _split_missing(profile)
@@ -197,7 +202,7 @@ def _nothing_to_test(profile: dict[str, Any]) -> str:
 
 
 def _nothing_to_label(profile: dict[str, Any]) -> str:
-    run = resolve_path(profile["output_dir"]) / "runs" / str(profile.get("run"))
+    run = runs_folder(profile["output_dir"]) / str(profile.get("run"))
     photographs = resolve_path(profile["data_root"]) / str(profile.get("photographs"))
     if not run.is_dir():
         return f"no run {run}: train it (06) or import its released checkpoint (07)"
@@ -295,16 +300,38 @@ def execute_profile(
     earlier one reran), or when its inputs are missing; after a failure the later notebooks are not run.
     """
     profile = {**load_profile(profile_name), **(overrides or {})}
-    ensure_sample(profile)
     run = ProfileRun(resolve_path(profile["output_dir"]))
-    skipped = {str(number) for number in profile.get("skip_notebooks", [])}
-    for notebook in notebooks(only):
-        outcome = _run_one(notebook, profile, run, force, notebook.stem[:2] in skipped and not only)
-        force = force or outcome.status == "executed"  # later stages read what this one wrote: rerun them too
-        run.outcomes.append(outcome)
-        took = f" in {outcome.seconds:.0f} s" if outcome.status in ("executed", "failed") else ""
-        log.info(f"{outcome.notebook}: {outcome.status}{took}" + (f" ({outcome.reason})" if outcome.reason else ""))
+    with profile_lock(run.out_dir, profile_name):
+        ensure_sample(profile)
+        skipped = {str(number) for number in profile.get("skip_notebooks", [])}
+        for notebook in notebooks(only):
+            outcome = _run_one(notebook, profile, run, force, notebook.stem[:2] in skipped and not only)
+            force = force or outcome.status == "executed"  # later stages read what this one wrote: rerun them too
+            run.outcomes.append(outcome)
+            took = f" in {outcome.seconds:.0f} s" if outcome.status in ("executed", "failed") else ""
+            log.info(f"{outcome.notebook}: {outcome.status}{took}" + (f" ({outcome.reason})" if outcome.reason else ""))
     return run
+
+
+@contextlib.contextmanager
+def profile_lock(out_dir: Path, profile_name: str) -> Iterator[None]:
+    """Hold the profile's lock while the block runs; a second `reproduce` of it is refused in one line naming the
+    process that holds it. The operating system frees the lock of a killed process, so a stale one is taken over."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock, owner = FileLock(out_dir / LOCK_FILE), out_dir / LOCK_OWNER_FILE
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        holder = owner.read_text(encoding="utf-8").strip() if owner.is_file() else "another process"
+        raise ValueError(
+            f"profile {profile_name!r} is being reproduced by {holder}; wait for it to finish or stop it, then run again"
+        ) from None
+    try:
+        write_text_atomic(owner, f"process {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}")
+        yield
+    finally:
+        owner.unlink(missing_ok=True)
+        lock.release()
 
 
 def _run_one(notebook: Path, profile: dict[str, Any], run: ProfileRun, force: bool, skipped: bool) -> NotebookOutcome:
