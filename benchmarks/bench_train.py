@@ -21,10 +21,11 @@ import pandas as pd
 import timm
 import torch
 
-from bioscan_lib.classify.data import PackageDataset, eval_transform, make_loader
+from bioscan_lib.classify.data import PackageDataset, eval_transform
 from bioscan_lib.core.paths import resolve_path
 from bioscan_lib.data.images import decode_image, open_package
 from bioscan_lib.data.metadata import find_metadata, read_metadata
+from bioscan_lib.engine import make_loader
 
 PACKAGES = {
     "folder": "bioscan1m/images/original_256",

@@ -358,8 +358,9 @@ def _add_preprocess(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(arguments: argparse.Namespace) -> int:
-    from bioscan_lib.classify.train import read_summary, train
+    from bioscan_lib.classify.train import train
     from bioscan_lib.config import train_config
+    from bioscan_lib.engine import read_summary
 
     overrides = {
         f.name: getattr(arguments, f.name) for f in dataclasses.fields(TrainConfig) if f.metadata["command_line"]

@@ -35,19 +35,19 @@ def _option(default: Any, text: str, command_line: bool = True) -> Any:
 
 
 @dataclass
-class TrainConfig:
-    """Every parameter of a training run; the defaults are the paper's recipe (BIOSCAN1M.md section 5)."""
+class EngineConfig:
+    """The parameters every training run has, whatever its input; the defaults are the paper's recipe (BIOSCAN1M.md
+    section 5)."""
 
     experiment: str = _option("large_insect_order", "experiment (split column), e.g. large_diptera_family")
-    model: str = _option("vit_base_patch16_224", "timm model name, e.g. resnet50.tv_in1k or test_resnet")
+    model: str = _option(
+        "vit_base_patch16_224", "model name (a timm model for images), e.g. resnet50.tv_in1k or test_resnet"
+    )
     loss: str = _option("ce", "ce (cross-entropy) or focal")
     seed: int = _option(DEFAULT_SEED, "seed of initialisation, shuffling and augmentation")
     profile: str = _option("paper", "profile the run belongs to")
     data_root: str = _option(f"data/{DATASET_FOLDER}_release", f"folder holding {DATASET_FOLDER}/")
     output_dir: str = _option("outputs/paper", "profile output folder (holds split/ and runs/)")
-    package: str = _option(
-        f"{DATASET_FOLDER}/{IMAGES_FOLDER}/cropped_256", "image package under data_root: folder, .zip or .hdf5"
-    )
     pretrained: bool = _option(True, "start from the hub's ImageNet weights")
     weights: str | None = _option(None, "local weights file (safetensors or torch state dict) instead of the hub")
     epochs: int = _option(100, "epochs")
@@ -65,9 +65,6 @@ class TrainConfig:
         "training batches at the epoch's final weights (0: running averages, as the "
         "paper)",
     )
-    image_size: int = _option(256, "shorter side after resizing")
-    crop_size: int = _option(224, "square crop fed to the model")
-    normalize: bool = _option(False, "normalise with the ImageNet mean and std (the paper did not)")
     topk: list[int] = _option([1, 3, 5, 10], "k of the top-k accuracies logged per epoch")
     workers: int = _option(4, "data-loading worker processes per training process")
     threads: int | None = _option(
@@ -75,7 +72,6 @@ class TrainConfig:
     )
     device: str = _option("auto", "auto (GPU when present), cpu, cuda or cuda:N")
     amp: bool | None = _option(None, "bf16 autocast (default: on GPU only)")
-    channels_last: bool | None = _option(None, "channels-last memory format (default: on GPU only)")
     imported_from: str | None = _option(
         None, "released checkpoint the run was imported from, not trained (`bioscan-repro import-checkpoint`)", False
     )
@@ -83,11 +79,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"Unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}.")
-        if min(self.epochs, self.batch_size, self.crop_size) < 1 or self.crop_size > self.image_size:
-            raise ValueError(
-                f"epochs, batch_size and crop_size must be positive and crop_size <= image_size; got "
-                f"{self.epochs}, {self.batch_size}, {self.crop_size} and {self.image_size}."
-            )
+        if min(self.epochs, self.batch_size) < 1:
+            raise ValueError(f"epochs and batch_size must be positive; got {self.epochs} and {self.batch_size}.")
         problems = self._problems()
         if problems:
             raise ValueError(problems[0])
@@ -124,6 +117,26 @@ class TrainConfig:
     def run_folder(self) -> Path:
         """`<output_dir>/runs/<run name>`."""
         return run_path(self.output_dir, self.run_name)
+
+
+@dataclass
+class TrainConfig(EngineConfig):
+    """An image classifier's run: the engine's parameters and the image package, sizes and memory format."""
+
+    package: str = _option(
+        f"{DATASET_FOLDER}/{IMAGES_FOLDER}/cropped_256", "image package under data_root: folder, .zip or .hdf5"
+    )
+    image_size: int = _option(256, "shorter side after resizing")
+    crop_size: int = _option(224, "square crop fed to the model")
+    normalize: bool = _option(False, "normalise with the ImageNet mean and std (the paper did not)")
+    channels_last: bool | None = _option(None, "channels-last memory format (default: on GPU only)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 1 <= self.crop_size <= self.image_size:
+            raise ValueError(
+                f"crop_size must be positive and at most image_size; got {self.crop_size} and {self.image_size}."
+            )
 
 
 def _finite(value: Any) -> bool:
@@ -308,20 +321,23 @@ def load_profile(profile: str) -> dict[str, Any]:
     return {**values, "run": parsed.generalization_run()} if parsed.run or parsed.train_experiments else values
 
 
-def config_from(settings: dict[str, Any], where: str = "training parameters") -> TrainConfig:
-    """A TrainConfig from a mapping of field names; an unknown name is an error naming the nearest."""
-    hints = typing.get_type_hints(TrainConfig)
+def config_from(
+    settings: dict[str, Any], where: str = "training parameters", kind: type[EngineConfig] = TrainConfig
+) -> EngineConfig:
+    """A run configuration of type `kind` (an image run's by default) from a mapping of field names; an unknown name
+    is an error naming the nearest."""
+    hints = typing.get_type_hints(kind)
     for key, value in settings.items():
-        if key not in TRAIN_FIELDS:
-            raise unknown_key_error(where, key, TRAIN_FIELDS)
+        if key not in hints:
+            raise unknown_key_error(where, key, set(hints))
         _check_type(where, key, value, hints[key])
-    return TrainConfig(**settings)
+    return kind(**settings)
 
 
-def run_config(run: RunFolder) -> TrainConfig:
+def run_config(run: RunFolder, kind: type[EngineConfig] = TrainConfig) -> EngineConfig:
     """The parameters a run folder was trained (or imported) with; a missing, empty or changed file is one line."""
     try:
-        return config_from(run.params, str(run.file(PARAMS_FILE)))
+        return config_from(run.params, str(run.file(PARAMS_FILE)), kind)
     except (TypeError, ValueError) as error:
         if isinstance(error, RunFolderError):
             raise

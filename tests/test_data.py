@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+from bioscan_lib import engine
 from bioscan_lib.classify import data
 from bioscan_lib.data.metadata import find_metadata, read_metadata
 from bioscan_lib.split import rules as split
@@ -56,7 +57,7 @@ def test_every_package_format_gives_the_same_tensors(small_sample: Path, split_d
     batches = {}
     for kind, package in PACKAGES.items():
         dataset = data.experiment_dataset(small_sample, split_dir, EXPERIMENT, "validation", package, transform, 72)
-        images, labels = next(iter(data.make_loader(dataset, 8, workers=0)))
+        images, labels = next(iter(engine.make_loader(dataset, 8, workers=0)))
         batches[kind] = (images, labels)
     assert batches["folder"][0].shape == (8, 3, 64, 64) and batches["folder"][0].dtype == torch.float32
     assert 0.0 <= float(batches["folder"][0].min()) and float(batches["folder"][0].max()) <= 1.0
@@ -76,7 +77,7 @@ def test_archives_open_once_per_process_and_not_when_pickled(small_sample: Path,
     assert pickle.loads(pickle.dumps(dataset))._package is None
     images = [
         image
-        for image, _ in data.make_loader(
+        for image, _ in engine.make_loader(
             data.PackageDataset(dataset.package_path, _records(dataset), data.eval_transform(40, 32)), 4, workers=2
         )
     ]

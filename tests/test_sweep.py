@@ -13,8 +13,8 @@ import pytest
 import yaml
 from tiny_run import TINY
 
-from bioscan_lib import cli
-from bioscan_lib.classify import sweep, test, train
+from bioscan_lib import cli, engine
+from bioscan_lib.classify import sweep, test
 from bioscan_lib.config import read_profile, train_config
 from bioscan_lib.core.cluster import Resources
 from bioscan_lib.core.paths import project_root
@@ -103,16 +103,16 @@ def test_runs_submitted_to_the_local_executor_finish_resume_when_pre_empted_trai
     deadline = time.monotonic() + 120
     while not (first_run / CHECKPOINT_LAST).is_file() and time.monotonic() < deadline:
         time.sleep(0.2)
-    first_epoch = train.read_summary(first_run).iloc[0]
+    first_epoch = engine.read_summary(first_run).iloc[0]
     for task in psutil.Process(jobs[0]._process.pid).children():  # the job's controller runs it as a subprocess
         task.send_signal(signal.SIGUSR2)  # what SLURM sends before pre-empting a job or at its time limit
     assert [job.results()[0].name for job in jobs] == [f"large_insect_order_test_resnet_ce_s{seed}" for seed in (1, 2)]
     assert "Calling checkpoint method" in jobs[0].stdout() and "Requeued job" in jobs[0].stdout()  # ran again ...
-    assert train.read_summary(first_run).iloc[0].equals(first_epoch)  # ... resuming after epoch 1, not retraining it
+    assert engine.read_summary(first_run).iloc[0].equals(first_epoch)  # ... resuming after epoch 1, not retraining it
     folders = test.evaluate_runs(out / "runs", progress=False)  # nothing left to test: each job tested its run
     table = test.results_table(folders)
     assert table["seed"].tolist() == [1, 2] and table["top1"].between(0, 100).all()
-    assert [len(train.read_summary(folder)) for folder in folders] == [3, 3]
+    assert [len(engine.read_summary(folder)) for folder in folders] == [3, 3]
     assert json.loads((folders[1] / INFO_FILE).read_text())["world_size"] == 2  # two tasks, torch.distributed
     assert len(list((out / "submitit").glob("*_log.out"))) == 3
 

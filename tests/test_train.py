@@ -18,6 +18,7 @@ import torch
 import yaml
 from tiny_run import TINY
 
+from bioscan_lib import engine
 from bioscan_lib.classify import train
 from bioscan_lib.config import TrainConfig
 from bioscan_lib.core import runs
@@ -46,21 +47,12 @@ def tiny_config(small_sample: Path, output_dir: Path, **changes) -> TrainConfig:
     )
 
 
-def test_focal_loss_down_weights_easy_samples_and_is_cross_entropy_at_gamma_0() -> None:
-    logits, targets = torch.tensor([[0.0, 0.0], [3.0, 0.0]]), torch.tensor([0, 0])
-    ce = torch.nn.functional.cross_entropy(logits, targets)
-    assert torch.isclose(train.focal_loss(logits, targets, 0.0), ce)
-    p_easy = 1 / (1 + math.exp(-3))
-    expected = (0.25 * math.log(2) + (1 - p_easy) ** 2 * -math.log(p_easy)) / 2
-    assert train.focal_loss(logits, targets, 2.0).item() == pytest.approx(expected, rel=1e-5)
-
-
 def test_a_run_writes_its_folder_and_a_resumed_run_ends_identical(small_sample: Path, output_dir: Path) -> None:
     whole = train.train(tiny_config(small_sample, output_dir), progress=False)
     assert whole.name == "large_insect_order_test_resnet_ce_s3"
     for name in ("params.yaml", "run_info.json", "summary.csv", "last.pt", "best.pt", "figures/learning_curves.png"):
         assert (whole / name).is_file(), name
-    summary = train.read_summary(whole)
+    summary = engine.read_summary(whole)
     assert summary["epoch"].tolist() == [1, 2]
     assert summary["lr"].tolist() == pytest.approx([0.05, 0.005])
     assert {"train_loss", "train_top1", "train_top3", "val_loss", "val_top1", "val_top3", "seconds"} <= set(
@@ -77,7 +69,7 @@ def test_a_run_writes_its_folder_and_a_resumed_run_ends_identical(small_sample: 
     assert second["epoch"] == 2
     assert all(torch.equal(first["model"][key], second["model"][key]) for key in first["model"])
     columns = [c for c in summary.columns if c != "seconds"]
-    pd.testing.assert_frame_equal(train.read_summary(resumed)[columns], summary[columns])
+    pd.testing.assert_frame_equal(engine.read_summary(resumed)[columns], summary[columns])
 
     with pytest.raises(ValueError, match="trained with other parameters \\(lr\\)"):
         train.train(dataclasses.replace(interrupted, lr=0.1), progress=False)
@@ -118,21 +110,9 @@ def test_torchrun_trains_on_two_cpu_processes_with_gloo(small_sample: Path, outp
     assert finished.returncode == 0, finished.stderr[-3000:]
     folder = out / "runs" / "large_insect_order_test_resnet_ce_s3"
     assert json.loads((folder / "run_info.json").read_text())["world_size"] == 2
-    summary = train.read_summary(folder)
+    summary = engine.read_summary(folder)
     assert len(summary) == 1 and 0.0 < summary.loc[0, "val_top1"] <= 1.0
     assert finished.stdout.count("run folder:") == 1  # only rank 0 reports
-
-
-def test_precise_batch_norm_takes_the_mean_statistics_of_the_given_batches_only() -> None:
-    model = torch.nn.Sequential(torch.nn.BatchNorm2d(3)).eval()
-    batches = [(torch.full((4, 3, 2, 2), float(value)), torch.zeros(4)) for value in (1.0, 3.0, 100.0)]
-    runtime = train.Runtime(0, 1, torch.device("cpu"), amp=False, channels_last=False)
-    train.recompute_batch_norm(model, iter(batches), 2, runtime)
-    assert model[0].running_mean.tolist() == pytest.approx([2.0] * 3)  # (1 + 3) / 2; the third batch unused
-    assert model[0].momentum == 0.1 and not model.training
-    before = model[0].running_mean.clone()
-    train.recompute_batch_norm(model, iter(batches), 0, runtime)  # 0: the running averages stay
-    assert torch.equal(model[0].running_mean, before)
 
 
 def test_precise_batch_norm_leaves_the_training_trajectory_unchanged(small_sample: Path, output_dir: Path) -> None:
@@ -185,20 +165,20 @@ def test_a_nan_loss_stops_the_run_without_a_checkpoint_and_a_corrected_rerun_wor
     small_sample: Path, output_dir: Path, monkeypatch
 ) -> None:
     config = tiny_config(small_sample, linked_output(output_dir, "nan"), epochs=1)
-    proper = train.loss_function
-    monkeypatch.setattr(train, "loss_function", lambda *args: lambda logits, y: proper(*args)(logits, y) * math.nan)
-    with pytest.raises(train.TrainingDiverged, match="loss diverged in epoch 1 \\(train nan.*Lower --lr"):
+    proper = engine.loss_function
+    monkeypatch.setattr(engine, "loss_function", lambda *args: lambda logits, y: proper(*args)(logits, y) * math.nan)
+    with pytest.raises(engine.TrainingDiverged, match="loss diverged in epoch 1 \\(train nan.*Lower --lr"):
         train.train(config, progress=False)
     assert not (config.run_folder / "best.pt").exists() and not (config.run_folder / "last.pt").exists()
-    monkeypatch.setattr(train, "loss_function", proper)
-    assert train.read_summary(train.train(config, progress=False))["epoch"].tolist() == [1]
+    monkeypatch.setattr(engine, "loss_function", proper)
+    assert engine.read_summary(train.train(config, progress=False))["epoch"].tolist() == [1]
 
 
 def test_a_diverging_loss_stops_the_run(small_sample: Path, output_dir: Path) -> None:
     rows = [{"epoch": 1, "train_loss": 2.0, "val_loss": 2.1}, {"epoch": 2, "train_loss": 900.0, "val_loss": 1e4}]
-    with pytest.raises(train.TrainingDiverged, match="epoch 2 \\(train 900"):
-        train._check_losses(rows, output_dir, tiny_config(small_sample, output_dir))
-    train._check_losses(rows[:1], output_dir, tiny_config(small_sample, output_dir))
+    with pytest.raises(engine.TrainingDiverged, match="epoch 2 \\(train 900"):
+        engine._check_losses(rows, output_dir, tiny_config(small_sample, output_dir))
+    engine._check_losses(rows[:1], output_dir, tiny_config(small_sample, output_dir))
 
 
 def test_a_corrupt_or_foreign_last_checkpoint_says_how_to_restart(small_sample: Path, output_dir: Path) -> None:
@@ -216,7 +196,7 @@ def test_a_corrupt_or_foreign_last_checkpoint_says_how_to_restart(small_sample: 
     with pytest.raises(ValueError, match="last.pt: cannot resume from it .*other parameters \\(lr\\).*delete"):
         train.train(longer, progress=False)
     (folder / "last.pt").unlink()
-    assert train.read_summary(train.train(longer, progress=False))["epoch"].tolist() == [1, 2]
+    assert engine.read_summary(train.train(longer, progress=False))["epoch"].tolist() == [1, 2]
 
 
 def test_a_full_disk_while_saving_gives_one_line(small_sample: Path, tmp_path: Path, output_dir, capsys, monkeypatch):
@@ -245,7 +225,7 @@ def test_ctrl_c_stops_training_within_seconds_and_the_run_resumes(small_sample: 
     assert time.monotonic() - interrupted < 5
     assert child.returncode == 130 and stderr.strip().splitlines()[-1].endswith("run the same command again to resume")
     assert subprocess.run(command, capture_output=True, timeout=300).returncode == 0  # the same command resumes
-    assert train.read_summary(last.parent)["epoch"].tolist() == [1, 2, 3]
+    assert engine.read_summary(last.parent)["epoch"].tolist() == [1, 2, 3]
 
 
 def test_a_read_only_run_folder_gives_one_line(small_sample: Path, output_dir: Path, capsys, monkeypatch) -> None:

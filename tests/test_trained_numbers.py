@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from bioscan_lib.classify import train
+from bioscan_lib import engine
 from bioscan_lib.config import load_profile, profile_from
 from bioscan_lib.core.paths import resolve_path
+from bioscan_lib.core.runs import run_path
 from bioscan_lib.report import numbers, runner
 
 EXPECTATIONS = Path(__file__).parent / "expected" / "sample_trained_numbers.yaml"
@@ -68,7 +69,7 @@ def test_every_recorded_number_is_measured(measured: dict[str, numbers.Number]) 
 def test_classifiers_beat_the_majority_class_by_far(out_dir: Path, run_names: list[str]) -> None:
     """Top-1 closes at least half the gap from always answering the largest class to perfect; macro top-1 over 0.5."""
     for run in run_names:
-        metrics = pd.read_json(out_dir / "runs" / run / "test_metrics.json", typ="series")
+        metrics = pd.read_json(run_path(out_dir, run) / "test_metrics.json", typ="series")
         majority = metrics["majority_top1"]
         assert metrics["top1"] >= majority + (1 - majority) / 2, run
         assert metrics["macro_top1"] >= 0.5 > 5 / metrics["classes"], run
@@ -78,8 +79,8 @@ def test_the_released_copy_of_a_run_gives_exactly_its_numbers(out_dir: Path, pro
     """Notebook 07 exports a trained run in the published format and imports it back: nothing may change."""
     assert profile["export_runs"], "the sample profile should exercise the released-checkpoint path"
     for run in profile["export_runs"]:
-        trained = out_dir / "runs" / run
-        released = out_dir / "runs" / f"{run}{profile['import_suffix']}"
+        trained = run_path(out_dir, run)
+        released = run_path(out_dir, f"{run}{profile['import_suffix']}")
         assert (released / "test_metrics.json").read_text() == (trained / "test_metrics.json").read_text().replace(
             f'"run": "{run}"', f'"run": "{released.name}"'
         )
@@ -90,7 +91,7 @@ def test_the_released_copy_of_a_run_gives_exactly_its_numbers(out_dir: Path, pro
 def test_validation_follows_training(out_dir: Path, run_names: list[str]) -> None:
     """No epoch's validation collapses while training accuracy climbs (the sample recipe's health)."""
     for run in run_names:
-        curve = train.read_summary(out_dir / "runs" / run).set_index("epoch")
+        curve = engine.read_summary(run_path(out_dir, run)).set_index("epoch")
         later = curve.loc[FOLLOWS_TRAINING_FROM_EPOCH:]
         gap = later["train_top1"] - later["val_top1"]
         assert gap.max() <= FOLLOWS_TRAINING_GAP, f"{run}: validation top-1 falls behind training\n{curve}"
@@ -100,7 +101,7 @@ def test_validation_follows_training(out_dir: Path, run_names: list[str]) -> Non
 def test_low_confidence_singles_out_errors_better_than_chance(out_dir: Path, profile: dict) -> None:
     """On the order run's test split, wrong answers have lower confidence than right ones, and the uncertainty
     threshold chosen on validation flags a larger share of the wrong answers than of the right ones."""
-    folder = out_dir / "runs" / profile["run"]
+    folder = run_path(out_dir, profile["run"])
     predictions = pd.read_csv(folder / "test_predictions.csv")
     wrong = predictions["true"] != predictions["predicted"]
     assert 0 < wrong.sum() < len(predictions)
@@ -117,12 +118,12 @@ def test_heldout_predictions_are_complete_ranked_and_flagged_by_the_threshold(ou
     photographs = resolve_path(profile["data_root"]) / profile["photographs"]
     truth = pd.read_csv(photographs.parent / "labels.csv")
     assert sorted(predictions["image_file"]) == sorted(truth["image_file"])
-    classes = pd.read_json(out_dir / "runs" / profile["run"] / "run_info.json", typ="series")["classes"]
+    classes = pd.read_json(run_path(out_dir, profile["run"]) / "run_info.json", typ="series")["classes"]
     ranked = [f"probability_{k}" for k in range(1, profile["top_k"] + 1)]
     assert predictions[[f"label_{k}" for k in range(1, profile["top_k"] + 1)]].isin(classes).all().all()
     assert (predictions[ranked].diff(axis=1).iloc[:, 1:] <= 0).all().all()
     assert (predictions[ranked].sum(axis=1) <= 1 + 1e-5).all()
-    threshold = pd.read_json(out_dir / "runs" / profile["run"] / "confidence_threshold.json", typ="series")["threshold"]
+    threshold = pd.read_json(run_path(out_dir, profile["run"]) / "confidence_threshold.json", typ="series")["threshold"]
     assert (predictions["uncertain"] == (predictions["confidence"] < threshold)).all()
 
 

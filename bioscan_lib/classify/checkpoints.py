@@ -16,8 +16,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from bioscan_lib.classify.data import class_names
 from bioscan_lib.classify.models import classifier_names, create_model
-from bioscan_lib.classify.train import class_names
 from bioscan_lib.config import LOSSES, PUBLISHED_TRANSFORM, TRANSFORM_FIELDS, TrainConfig, run_config
 from bioscan_lib.core.checkpoint_files import CheckpointError, check_finite, load_checkpoint_file
 from bioscan_lib.core.files import atomic_path, file_digests

@@ -1,4 +1,5 @@
-"""Training data: an experiment's split as a torch Dataset over any image package and format, with the paper's transforms."""
+"""The image binding's data: an experiment's split as a torch Dataset over any image package and format, with the
+paper's transforms, and its classes."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
+from bioscan_lib.config import EngineConfig, TrainConfig
+from bioscan_lib.core.paths import resolve_path
 from bioscan_lib.data.bioscan1m import label_column
 from bioscan_lib.data.images import decode_image, held_images, open_package
-from bioscan_lib.split.rules import SPLITS, read_class_list, read_split
+from bioscan_lib.split.rules import SPLITS, read_class_list, read_split, split_folder
 
 MISSING_SHOWN = 5
 
@@ -115,36 +118,25 @@ def experiment_dataset(
     return PackageDataset(package_path, records, transform, decode_size)
 
 
-class ShardSampler(Sampler[int]):
-    """Indices rank, rank + world, rank + 2 world, ... in order: each sample evaluated once across processes."""
+def build_datasets(config: TrainConfig, splits: tuple[str, ...]) -> dict[str, PackageDataset]:
+    """The datasets of some splits of a run, training transform for train and evaluation transform otherwise."""
+    split_dir = split_folder(resolve_path(config.output_dir))
+    datasets = {}
+    for split in splits:
+        make = train_transform if split == "train" else eval_transform
+        datasets[split] = experiment_dataset(
+            resolve_path(config.data_root),
+            split_dir,
+            config.experiment,
+            split,
+            config.package,
+            make(config.image_size, config.crop_size, config.normalize),
+            decode_size=config.image_size,
+        )
+    return datasets
 
-    def __init__(self, length: int, rank: int = 0, world_size: int = 1):
-        self.indices = range(rank, length, world_size)
 
-    def __iter__(self):
-        return iter(self.indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-
-def make_loader(
-    dataset: Dataset,
-    batch_size: int,
-    workers: int,
-    sampler: Sampler | None = None,
-    generator: torch.Generator | None = None,
-    shuffle: bool = False,
-    drop_last: bool = False,
-) -> DataLoader:
-    """A DataLoader with pinned memory on GPU machines; workers start afresh each epoch, seeded from `generator`."""
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle if sampler is None else False,
-        sampler=sampler,
-        num_workers=workers,
-        generator=generator,
-        drop_last=drop_last,
-        pin_memory=torch.cuda.is_available(),
-    )
+def class_names(config: EngineConfig) -> list[str]:
+    """An experiment's classes in label order."""
+    split_dir = split_folder(resolve_path(config.output_dir))
+    return read_class_list(split_dir, config.experiment)["class"].astype(str).tolist()

@@ -1,4 +1,4 @@
-"""Figures of training and testing: learning curves, per-class accuracy, confusion matrix."""
+"""Figures of testing: per-class accuracy, confusion matrix (the learning curves are the engine's)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
-
-
-def learning_curves(summary: pd.DataFrame, title: str) -> Figure:
-    """Loss and top-1 accuracy per epoch, training and validation, from a run's summary table."""
-    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for split, style in (("train", "-"), ("val", "--")):
-        loss_axes.plot(summary["epoch"], summary[f"{split}_loss"], style, marker="o", label=split)
-        accuracy_axes.plot(summary["epoch"], 100 * summary[f"{split}_top1"], style, marker="o", label=split)
-    loss_axes.set(xlabel="epoch", ylabel="loss", title="loss")
-    accuracy_axes.set(xlabel="epoch", ylabel="top-1 accuracy (%)", title="top-1 accuracy")
-    for axes in (loss_axes, accuracy_axes):
-        axes.grid(alpha=0.3)
-        axes.legend()
-    figure.suptitle(title)
-    return figure
 
 
 def per_class_accuracy(table: pd.DataFrame, title: str) -> Figure:

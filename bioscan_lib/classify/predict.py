@@ -12,16 +12,16 @@ import pandas as pd
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from bioscan_lib.classify.data import eval_transform, experiment_dataset, make_loader
+from bioscan_lib.classify.data import eval_transform, experiment_dataset
 from bioscan_lib.classify.metrics import softmax
 from bioscan_lib.classify.test import checked_classes, load_best
-from bioscan_lib.classify.train import predict, start_runtime
 from bioscan_lib.config import run_config
 from bioscan_lib.core.figures import image_grid
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.paths import resolve_path
 from bioscan_lib.core.runs import THRESHOLD_FILE, RunFolder
 from bioscan_lib.data.images import PhotoSource, decode_image
+from bioscan_lib.engine import make_loader, predict, start_runtime
 from bioscan_lib.preprocess.crop import SpecimenCropper, displayed_size
 from bioscan_lib.preprocess.process import DECODE_ERRORS, READ_ERRORS, describe_problem
 from bioscan_lib.split.rules import split_folder
@@ -85,7 +85,8 @@ def _probabilities(run_dir: Path, dataset, batch_size: int, workers: int) -> tup
     """Softmax probabilities of the run's best checkpoint over a dataset, in order, and the second item of each
     sample (negative for a photograph that could not be read)."""
 
-    runtime = start_runtime(run_config(RunFolder(run_dir)))
+    config = run_config(RunFolder(run_dir))
+    runtime = start_runtime(config, config.channels_last)
     model, _ = load_best(run_dir, len(run_classes(run_dir)), runtime)
     logits, targets = predict(model, make_loader(dataset, batch_size, workers), runtime, description="labelling")
     return softmax(logits), targets

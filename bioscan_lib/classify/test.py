@@ -10,15 +10,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 from bioscan_lib.classify import metrics
-from bioscan_lib.classify.data import make_loader
+from bioscan_lib.classify.data import build_datasets, class_names
 from bioscan_lib.classify.metrics import per_class_topk, softmax
 from bioscan_lib.classify.models import create_model
 from bioscan_lib.classify.plots import confusion_matrix_figure, per_class_accuracy
-from bioscan_lib.classify.train import build_datasets, class_names, predict, start_runtime
 from bioscan_lib.config import AVERAGE_K_RULES, TrainConfig, run_config
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.outputs import save_figure, write_csv
@@ -35,6 +33,7 @@ from bioscan_lib.core.runs import (
     RunFolderError,
 )
 from bioscan_lib.data.bioscan1m import LABEL_COLUMNS, experiment_size, experiment_task, published
+from bioscan_lib.engine import make_loader, predict, start_runtime
 from bioscan_lib.split.rules import class_list_path, split_folder
 
 PAPER_COLUMNS = tuple(published()["results_vit_b16_ce_test_percent"]["columns"])
@@ -58,8 +57,7 @@ def load_best(folder: str | os.PathLike, n_classes: int, runtime):
             f"{run.file(CHECKPOINT_BEST)}: its weights do not fit {config.model} with {n_classes} classes ({reason}); "
             f"the run's parameters or class list were changed after it was saved: {RESTORE}."
         ) from None
-    model = model.to(runtime.device)
-    return model.to(memory_format=torch.channels_last) if runtime.channels_last else model, int(state["epoch"])
+    return runtime.place(model), int(state["epoch"])
 
 
 def checked_classes(run: RunFolder, config: TrainConfig) -> list[str]:
@@ -114,7 +112,7 @@ def evaluate_run(
         device=device,
         workers=trained.workers if workers is None else workers,
     )
-    runtime = start_runtime(config)
+    runtime = start_runtime(config, config.channels_last)
     classes = checked_classes(run, config)
     model, best_epoch = load_best(folder, len(classes), runtime)
     datasets = build_datasets(config, ("validation", "test"))
