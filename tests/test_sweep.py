@@ -57,6 +57,19 @@ def test_filters_select_by_parameter_size_and_task(written: Path) -> None:
         sweep.select(written, ["small"])
 
 
+def test_filters_take_the_readme_names_and_refuse_values_no_run_has(written: Path) -> None:
+    assert sweep.select(written, ["model=resnet50", "task=order"]) == sweep.select(
+        written, ["model=resnet50.tv_in1k", "task=insect_order"]
+    )
+    assert len(sweep.select(written, ["task=family", "size=small,medium"])) == 2 * 2 * 2 * 3
+    with pytest.raises(ValueError, match="huge matches no run of the sweep; size is one of large, medium, small"):
+        sweep.select(written, ["size=huge"])
+    with pytest.raises(ValueError, match="resnet18 matches no run.*resnet50, resnet50.tv_in1k, vit_base_patch16_224"):
+        sweep.select(written, ["model=resnet18"])
+    with pytest.raises(ValueError, match="'seed=1,7': 7 matches no run"):
+        sweep.select(written, ["seed=1,7"])
+
+
 def test_commands_train_under_torchrun_then_test(written: Path) -> None:
     path = sweep.select(
         written, ["size=large", "task=diptera_family", "model=vit_base_patch16_224", "loss=focal", "seed=3"]

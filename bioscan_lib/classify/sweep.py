@@ -57,15 +57,42 @@ def write_sweep(folder: str | os.PathLike = SWEEP_FOLDER, profile: str = "paper"
     return paths
 
 
-def _matches(settings: dict, condition: str) -> bool:
+def _condition(condition: str) -> tuple[str, list[str]]:
+    """The key and the wanted values of a KEY=VALUE[,VALUE...] filter."""
     key, separator, wanted = condition.partition("=")
     if not separator:
         raise ValueError(f"filter {condition!r} is not KEY=VALUE (e.g. loss=ce, size=small, seed=1,2)")
+    return key, wanted.split(",")
+
+
+def _names(key: str, value: object) -> set[str]:
+    """A run's value and the short names the README writes for it: `resnet50` for `resnet50.tv_in1k`, `order` for
+    `insect_order`."""
+    text = str(value)
+    if key == "model":
+        return {text, text.split(".")[0]}
+    return {text, text.rsplit("_", 1)[-1]} if key == "task" else {text}
+
+
+def _filter_values(settings: dict) -> dict[str, set[str]]:
+    """Every name a filter may match in a run: each training parameter, its size and its task."""
     derived = {"size": experiment_size(settings["experiment"]), "task": experiment_task(settings["experiment"])}
-    value = derived.get(key, settings.get(key))
-    if key not in derived and key not in settings:
+    return {key: _names(key, value) for key, value in {**settings, **derived}.items()}
+
+
+def _keep(runs: dict[Path, dict[str, set[str]]], condition: str) -> dict[Path, dict[str, set[str]]]:
+    """The runs matching one filter; a key or a value that no run has is an error listing what there is."""
+    key, wanted = _condition(condition)
+    if runs and key not in next(iter(runs.values())):
         raise ValueError(f"filter key {key!r} is not a training parameter, size or task")
-    return str(value) in wanted.split(",")
+    known = set().union(*(values[key] for values in runs.values()))
+    unknown = [value for value in wanted if value not in known]
+    if unknown:
+        raise ValueError(
+            f"filter {condition!r}: {', '.join(unknown)} matches no run of the sweep; {key} is one of "
+            f"{', '.join(sorted(known))}"
+        )
+    return {path: values for path, values in runs.items() if values[key] & set(wanted)}
 
 
 def select(folder: str | os.PathLike = SWEEP_FOLDER, filters: list[str] | None = None) -> list[Path]:
@@ -74,7 +101,10 @@ def select(folder: str | os.PathLike = SWEEP_FOLDER, filters: list[str] | None =
     paths = sorted(folder.glob("*.yaml"))
     if not paths:
         raise FileNotFoundError(f"No parameter files in {folder}; write them with `bioscan-repro sweep --write`.")
-    return [path for path in paths if all(_matches(_settings(path), f) for f in filters or [])]
+    runs = {path: _filter_values(_settings(path)) for path in paths}
+    for condition in filters or []:
+        runs = _keep(runs, condition)
+    return list(runs)
 
 
 def _settings(path: Path) -> dict:
