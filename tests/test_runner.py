@@ -198,3 +198,18 @@ def test_with_metadata_only_02_to_04_run_and_the_rest_say_what_is_missing(
     executed = (run.out_dir / "notebooks" / "02_dataset_statistics.ipynb").read_text()
     assert "image package not found" in executed and "--extract original_256.zip" in executed
     assert (run.out_dir / "tables" / "split_sizes.csv").is_file()
+
+
+def test_the_paper_profile_trains_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every input present, `reproduce --profile paper` tests the released models but starts no training."""
+    executed: list[str] = []
+    monkeypatch.setattr(runner, "missing_inputs", lambda notebook, profile: "")
+    monkeypatch.setattr(
+        runner, "execute_notebook", lambda notebook, *rest: executed.append(notebook.stem[:2]) or notebook
+    )
+    overrides = {"output_dir": str(tmp_path / "paper")}
+    runner.execute_profile("paper", overrides=overrides)
+    assert executed == ["01", "02", "03", "04", "07"]
+    executed.clear()
+    runner.execute_profile("paper", only=["06"], overrides=overrides)
+    assert executed == ["06"]
