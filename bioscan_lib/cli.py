@@ -170,15 +170,38 @@ def _statistics(arguments: argparse.Namespace) -> int:
     from bioscan_lib.data.metadata import read_metadata
     from bioscan_lib.dataset.statistics import write_statistics
 
-    written = write_statistics(read_metadata(arguments.metadata), arguments.output)
-    print(f"{len(written)} tables and figures written under {arguments.output}")
+    metadata, output = _profile_paths(arguments)
+    written = write_statistics(read_metadata(metadata), output)
+    print(f"{len(written)} tables and figures written under {output}")
     return 0
+
+
+def _profile_paths(arguments: argparse.Namespace) -> tuple[Path, Path]:
+    """--metadata and --output, each defaulting to the --profile's data_root and output_dir."""
+    from bioscan_lib.config import read_profile
+    from bioscan_lib.core.paths import resolve_path
+
+    profile = read_profile(arguments.profile) if arguments.profile else None
+    if not profile and not (arguments.metadata and arguments.output):
+        raise ValueError("give --profile NAME, or both --metadata and --output")
+    metadata = arguments.metadata or resolve_path(profile.data_root)
+    return Path(metadata), Path(arguments.output or resolve_path(profile.output_dir))
+
+
+def _stage_profile_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--profile",
+        help=f"params/<profile>.yaml giving {what} (default: none; --metadata and --output are then required)",
+    )
 
 
 def _add_statistics(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("statistics", help="dataset statistics tables and figures from the metadata")
-    parser.add_argument("--metadata", required=True, help="metadata TSV, or a folder holding it")
-    parser.add_argument("--output", required=True, help="output folder (tables/ and figures/ are made inside)")
+    _stage_profile_option(parser, "the metadata (data_root) and the output folder (output_dir)")
+    parser.add_argument("--metadata", help="metadata TSV, or a folder holding it (default: the profile's data_root)")
+    parser.add_argument(
+        "--output", help="output folder, tables/ and figures/ made inside (default: the profile's output_dir)"
+    )
     parser.set_defaults(handler=_statistics)
 
 
@@ -186,17 +209,32 @@ def _add_statistics(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _split(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.config import DEFAULT_SEED, read_profile
+    from bioscan_lib.data.bioscan1m import BUDGETS
     from bioscan_lib.data.metadata import find_metadata, read_metadata
     from bioscan_lib.split import rules
 
-    source = find_metadata(arguments.metadata)
-    if Path(arguments.output).resolve() == source.resolve():
-        raise ValueError(f"--output {arguments.output} is the source metadata; write the split to a new file.")
-    frame = rules.make_splits(read_metadata(source), arguments.seed, arguments.medium_size, arguments.small_size)
-    rules.write_split(frame, arguments.output)
+    metadata, output_dir = _profile_paths(arguments)
+    profile = read_profile(arguments.profile) if arguments.profile else None
+    source = find_metadata(metadata)
+    output = Path(arguments.output) if arguments.output else rules.split_folder(output_dir) / rules.SPLIT_FILE_NAME
+    if output.resolve() == source.resolve():
+        raise ValueError(f"--output {output} is the source metadata; write the split to a new file.")
+    seed = _first_set(arguments.seed, profile and profile.seed, DEFAULT_SEED)
+    medium = _first_set(arguments.medium_size, profile and profile.medium_size, BUDGETS["medium"])
+    small = _first_set(arguments.small_size, profile and profile.small_size, BUDGETS["small"])
+    frame = rules.make_splits(read_metadata(source), seed, medium, small)
+    rules.write_split(frame, output)
     print(rules.split_size_table(frame).to_string(index=False))
-    print(f"wrote {arguments.output} and its class lists classes_<experiment>.csv beside it")
+    print(
+        f"wrote {output} and its class lists classes_<experiment>.csv beside it (seed {seed}, budgets {medium}/{small})"
+    )
     return 0
+
+
+def _first_set(*values: int | None) -> int:
+    """The first value that is set: a flag, then the profile's key, then the default."""
+    return next(value for value in values if value is not None)
 
 
 def _add_split(subparsers: argparse._SubParsersAction) -> None:
@@ -204,11 +242,22 @@ def _add_split(subparsers: argparse._SubParsersAction) -> None:
     from bioscan_lib.data.bioscan1m import BUDGETS
 
     parser = subparsers.add_parser("split", help="make the six experiments' train/validation/test splits")
-    parser.add_argument("--metadata", required=True, help="the metadata TSV (or the folder holding it)")
-    parser.add_argument("--output", required=True, help="the split TSV to write (never the source)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the shuffles (default %(default)s)")
-    parser.add_argument("--medium-size", type=int, default=BUDGETS["medium"], help="samples of the Medium experiments")
-    parser.add_argument("--small-size", type=int, default=BUDGETS["small"], help="samples of the Small experiments")
+    _stage_profile_option(parser, "the metadata, the output, the seed and the Medium and Small budgets")
+    parser.add_argument("--metadata", help="the metadata TSV, or the folder holding it (default: the profile's)")
+    parser.add_argument(
+        "--output", help="the split TSV to write, never the source (default: <output_dir>/split/ of the profile)"
+    )
+    parser.add_argument("--seed", type=int, help=f"seed of the shuffles (default: the profile's, else {DEFAULT_SEED})")
+    parser.add_argument(
+        "--medium-size",
+        type=int,
+        help=f"samples of the Medium experiments (default: the profile's, else the paper's {BUDGETS['medium']})",
+    )
+    parser.add_argument(
+        "--small-size",
+        type=int,
+        help=f"samples of the Small experiments (default: the profile's, else the paper's {BUDGETS['small']})",
+    )
     parser.set_defaults(handler=_split)
 
 

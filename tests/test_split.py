@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from matplotlib.figure import Figure
@@ -271,6 +272,30 @@ def test_cli_writes_a_new_tsv_and_class_lists(tmp_path, sample_metadata) -> None
     assert source.read_bytes() == source_bytes, "the source metadata must not be touched"
     with pytest.raises(ValueError, match="is the source metadata"):
         run_split_command("--metadata", str(source), "--output", str(source))
+
+
+def test_cli_takes_the_paths_seed_and_budgets_from_a_profile(tmp_path, sample_metadata, monkeypatch) -> None:
+    """On the sample, `split --profile` fills Medium and Small to the profile's budgets, without a warning."""
+    from bioscan_lib.core import paths
+
+    source = tmp_path / "data" / bioscan1m.METADATA_NAME
+    write_metadata(sample_metadata, source)
+    (tmp_path / "params").mkdir()
+    profile = {"profile": "tiny", "data_root": "data", "output_dir": "out", "seed": 4}
+    (tmp_path / "params" / "tiny.yaml").write_text(yaml.safe_dump({**profile, "medium_size": 1200, "small_size": 800}))
+    monkeypatch.setenv(paths.ROOT_ENVIRONMENT_VARIABLE, str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", split.SplitBudgetWarning)
+        assert run_split_command("--profile", "tiny") == 0
+    written = split.read_split(split.split_folder(tmp_path / "out"))
+    expected = split.make_splits(read_metadata(source), 4, 1200, 800)
+    for experiment in bioscan1m.EXPERIMENTS:
+        assert written[experiment].astype(str).tolist() == expected[experiment].astype(str).tolist()
+    assert (written["small_insect_order"] != split.NO_SPLIT).sum() < (
+        written["medium_insect_order"] != split.NO_SPLIT
+    ).sum()
+    with pytest.raises(ValueError, match="give --profile NAME, or both --metadata and --output"):
+        run_split_command("--metadata", str(tmp_path / "data"))
 
 
 @pytest.fixture(scope="module")

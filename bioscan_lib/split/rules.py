@@ -289,7 +289,7 @@ def read_split(folder: str | os.PathLike) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(
             f"No split TSV {path}; make it with notebook 03 of this profile "
-            f"(`bioscan-repro reproduce --profile <profile> --only 03`) or `bioscan-repro split --output {path}`."
+            f"(`bioscan-repro reproduce --profile <profile> --only 03`) or `bioscan-repro split --profile <profile>`."
         )
     return read_metadata(path)
 
