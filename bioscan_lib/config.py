@@ -25,6 +25,7 @@ LOSSES = ("ce", "focal")
 DEFAULT_SEED = 2023  # every seeded step: the sample, the splits, training
 AVERAGE_K_RULES = ("plantnet", "published")  # how average-k's threshold is chosen; the first is the default
 TRAIN_PREFIX = "train_"
+TRAINING_PARAMETER = "training"  # the papermill parameter holding a profile's train_<field> keys, unprefixed
 
 
 def _option(default: Any, text: str, command_line: bool = True) -> Any:
@@ -313,12 +314,23 @@ def read_profile(profile: str) -> Profile:
     return profile_from(read_yaml_mapping(path), str(path))
 
 
-def load_profile(profile: str) -> dict[str, Any]:
-    """The parameters of a profile as papermill receives them: the file's keys, validated, with `run` derived."""
+def load_profile(profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The parameters of a profile as papermill receives them: the file's keys with `overrides` applied, validated,
+    with `run` and `training` (its `train_<field>` keys, unprefixed) derived."""
     path = profile_file(profile)
-    values = read_yaml_mapping(path)
+    values = {**read_yaml_mapping(path), **(overrides or {})}
     parsed = profile_from(values, str(path))
-    return {**values, "run": parsed.generalization_run()} if parsed.run or parsed.train_experiments else values
+    derived = {"run": parsed.generalization_run()} if parsed.run or parsed.train_experiments else {}
+    return {**values, **derived, TRAINING_PARAMETER: parsed.training}
+
+
+def notebook_profile(
+    profile: str, data_root: str, output_dir: str, seed: int, training: dict[str, Any], experiments: list[str]
+) -> Profile:
+    """The typed profile that a training notebook's papermill parameters describe."""
+    values = {"profile": profile, "data_root": data_root, "output_dir": output_dir, "seed": seed}
+    trained = {f"{TRAIN_PREFIX}{key}": value for key, value in training.items()}
+    return profile_from({**values, **trained, "train_experiments": experiments}, f"notebook parameters of {profile!r}")
 
 
 def config_from(

@@ -122,6 +122,6 @@ def test_a_broken_profile_file_is_one_line_naming_it(
 
 
 def test_a_profile_names_a_known_release(tmp_path: Path) -> None:
-    values = {**config.load_profile("sample"), "release": "bioscan9m"}
+    values = {**config.read_yaml_mapping(config.profile_file("sample")), "release": "bioscan9m"}
     with pytest.raises(ValueError, match="release is 'bioscan9m'; the releases are bioscan1m"):
         config.profile_from(values, "params/test.yaml")

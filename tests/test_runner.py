@@ -213,3 +213,16 @@ def test_the_paper_profile_trains_only_when_asked(tmp_path: Path, monkeypatch: p
     executed.clear()
     runner.execute_profile("paper", only=["06"], overrides=overrides)
     assert executed == ["06"]
+
+
+def test_a_train_setting_overridden_through_the_runner_reaches_notebooks_06_and_07() -> None:
+    profile = config.load_profile("sample", {"train_epochs": 2, "train_lr": 0.01})
+    for name in ("06_train", "07_test"):
+        parameters = runner.notebook_parameters(project_root() / "notebooks" / f"{name}.ipynb", profile)
+        assert parameters["training"]["epochs"] == 2 and parameters["training"]["lr"] == 0.01, name
+    parameters = runner.notebook_parameters(project_root() / "notebooks" / "06_train.ipynb", profile)
+    arguments = [parameters[key] for key in ("profile", "data_root", "output_dir", "seed", "training")]
+    configs = config.notebook_profile(*arguments, parameters["train_experiments"]).train_configs()
+    assert [(c.epochs, c.lr, c.lr_milestones) for c in configs] == [(2, 0.01, [7, 9])] * 2
+    with pytest.raises(ValueError, match="train_epochs is 'two'"):
+        config.load_profile("sample", {"train_epochs": "two"})

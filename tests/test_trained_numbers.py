@@ -16,7 +16,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from bioscan_lib import engine
-from bioscan_lib.config import load_profile, profile_from
+from bioscan_lib.config import load_profile, read_profile
 from bioscan_lib.core.paths import resolve_path
 from bioscan_lib.core.runs import run_path
 from bioscan_lib.report import numbers, runner
@@ -35,8 +35,8 @@ def profile() -> dict:
 
 
 @pytest.fixture(scope="module")
-def run_names(profile: dict) -> list[str]:
-    return [config.run_name for config in profile_from(profile).train_configs()]
+def run_names() -> list[str]:
+    return [config.run_name for config in read_profile(PROFILE).train_configs()]
 
 
 @pytest.fixture(scope="module")

@@ -299,7 +299,7 @@ def execute_profile(
     A notebook is skipped when its source, parameters and the library match its last successful run (unless an
     earlier one reran), or when its inputs are missing; after a failure the later notebooks are not run.
     """
-    profile = {**load_profile(profile_name), **(overrides or {})}
+    profile = load_profile(profile_name, overrides)
     run = ProfileRun(resolve_path(profile["output_dir"]))
     with profile_lock(run.out_dir, profile_name):
         ensure_sample(profile)
