@@ -22,13 +22,16 @@ from filelock import FileLock, Timeout
 from traitlets.config import Config
 
 import bioscan_lib
-from bioscan_lib.config import TrainConfig, load_profile
+from bioscan_lib.config import TRAINING_PARAMETER, TrainConfig, load_profile
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.paths import project_root, resolve_path
 from bioscan_lib.core.runs import runs_folder
 from bioscan_lib.data import DEFAULT_RELEASE, bioscan1m, release
+from bioscan_lib.data.metadata import find_metadata
+from bioscan_lib.download import catalog
 from bioscan_lib.sample import HELDOUT_SEED_OFFSET
 from bioscan_lib.sample.release import generate_heldout, generate_sample
+from bioscan_lib.split.rules import SPLIT_FILE_NAME, split_folder
 
 KERNEL_NAME = "bioscan-repro"
 # IPC between papermill and its kernel: nothing leaves the machine, and the kernel prints no TCP warning.
@@ -136,8 +139,6 @@ def _download_blocked(profile: dict[str, Any]) -> str:
     """Why notebook 01 cannot run: files to fetch from the hosts and none of the hosts answering."""
     if profile.get("mirror") or not profile.get("files"):
         return ""
-    from bioscan_lib.download import catalog
-
     root = resolve_path(profile.get("download_root") or profile["data_root"])
     missing = [entry for entry in catalog.select_files(profile.get("files", [])) if not entry.path(root).is_file()]
     if not missing or any(_reachable(url) for url in bioscan1m.HOST_URLS.values()):
@@ -153,8 +154,6 @@ def _download_blocked(profile: dict[str, Any]) -> str:
 
 
 def _metadata_missing(profile: dict[str, Any]) -> str:
-    from bioscan_lib.data.metadata import find_metadata
-
     try:
         find_metadata(resolve_path(profile["data_root"]))
     except FileNotFoundError as error:
@@ -163,8 +162,6 @@ def _metadata_missing(profile: dict[str, Any]) -> str:
 
 
 def _split_missing(profile: dict[str, Any]) -> str:
-    from bioscan_lib.split.rules import SPLIT_FILE_NAME, split_folder
-
     path = split_folder(resolve_path(profile["output_dir"])) / SPLIT_FILE_NAME
     return "" if path.is_file() else f"no split at {path}: run notebook 03 first"
 
@@ -182,7 +179,7 @@ def _originals_missing(profile: dict[str, Any]) -> str:
 
 
 def _training_package_missing(profile: dict[str, Any]) -> str:
-    package = profile.get("train_package", TrainConfig.package)
+    package = profile[TRAINING_PARAMETER].get("package", TrainConfig.package)
     path = resolve_path(profile["data_root"]) / package
     if path.exists():  # what training opens: the folder, .zip or .hdf5 the profile names
         return _split_missing(profile)
