@@ -170,14 +170,14 @@ def _statistics(arguments: argparse.Namespace) -> int:
     from bioscan_lib.data.metadata import read_metadata
     from bioscan_lib.dataset.statistics import write_statistics
 
-    metadata, output = _profile_paths(arguments)
+    _, metadata, output = _profile_paths(arguments)
     written = write_statistics(read_metadata(metadata), output)
     print(f"{len(written)} tables and figures written under {output}")
     return 0
 
 
-def _profile_paths(arguments: argparse.Namespace) -> tuple[Path, Path]:
-    """--metadata and --output, each defaulting to the --profile's data_root and output_dir."""
+def _profile_paths(arguments: argparse.Namespace) -> tuple[Profile | None, Path, Path]:
+    """The --profile read once, and --metadata and --output, each defaulting to its data_root and output_dir."""
     from bioscan_lib.config import read_profile
     from bioscan_lib.core.paths import resolve_path
 
@@ -185,7 +185,7 @@ def _profile_paths(arguments: argparse.Namespace) -> tuple[Path, Path]:
     if not profile and not (arguments.metadata and arguments.output):
         raise ValueError("give --profile NAME, or both --metadata and --output")
     metadata = arguments.metadata or resolve_path(profile.data_root)
-    return Path(metadata), Path(arguments.output or resolve_path(profile.output_dir))
+    return profile, Path(metadata), Path(arguments.output or resolve_path(profile.output_dir))
 
 
 def _stage_profile_option(parser: argparse.ArgumentParser, what: str) -> None:
@@ -209,13 +209,12 @@ def _add_statistics(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _split(arguments: argparse.Namespace) -> int:
-    from bioscan_lib.config import DEFAULT_SEED, read_profile
+    from bioscan_lib.config import DEFAULT_SEED
     from bioscan_lib.data.bioscan1m import BUDGETS
     from bioscan_lib.data.metadata import find_metadata, read_metadata
     from bioscan_lib.split import rules
 
-    metadata, output_dir = _profile_paths(arguments)
-    profile = read_profile(arguments.profile) if arguments.profile else None
+    profile, metadata, output_dir = _profile_paths(arguments)
     source = find_metadata(metadata)
     output = Path(arguments.output) if arguments.output else rules.split_folder(output_dir) / rules.SPLIT_FILE_NAME
     if output.resolve() == source.resolve():
