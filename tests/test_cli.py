@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from bioscan_lib import cli
+from bioscan_lib.core.outputs import FIGURES_FOLDER
+from bioscan_lib.dataset.outputs import CLASS_DISTRIBUTION, DATASET_STATISTICS
 
 
 def test_every_stage_registers_its_subcommand() -> None:
@@ -18,8 +20,8 @@ def test_every_stage_registers_its_subcommand() -> None:
 
 def test_stats_writes_tables_and_figures(small_sample: Path, tmp_path: Path) -> None:
     assert cli.main(["statistics", "--metadata", str(small_sample / "bioscan1m"), "--output", str(tmp_path)]) == 0
-    assert (tmp_path / "tables" / "dataset_statistics.md").read_text().startswith("| rank")
-    assert (tmp_path / "figures" / "class_distribution.png").stat().st_size > 10_000
+    assert DATASET_STATISTICS.path(tmp_path).with_suffix(".md").read_text().startswith("| rank")
+    assert (tmp_path / FIGURES_FOLDER / f"{CLASS_DISTRIBUTION.name()}.png").stat().st_size > 10_000
 
 
 def test_full_scale_metadata_option_is_documented() -> None:

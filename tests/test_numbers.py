@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bioscan_lib.classify.outputs import GENERALIZATION_PREDICTIONS, GENERALIZATION_SCORES, PER_CLASS, TRAINING
 from bioscan_lib.report import numbers
 from bioscan_lib.report.numbers import Number, Tolerance
 
@@ -16,7 +17,6 @@ RUN = "large_insect_order_test_resnet_ce_s1"
 
 def write_run(out: Path, top1: float = 0.9, confusion_off: int = 1) -> Path:
     """A run's tables and files as notebooks 06-08 write them, with two classes and two held-out photographs."""
-    (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "runs" / RUN).mkdir(parents=True, exist_ok=True)
     pd.DataFrame(
         {
@@ -28,7 +28,7 @@ def write_run(out: Path, top1: float = 0.9, confusion_off: int = 1) -> Path:
             "val_top1": [0.5, top1],
             "seconds": [3.0, 4.0],
         }
-    ).to_csv(out / "tables" / f"training_{RUN}.csv", index=False)
+    ).pipe(TRAINING.save, out, RUN)
     metrics = {
         "run": RUN,
         "best_epoch": 2,
@@ -45,7 +45,7 @@ def write_run(out: Path, top1: float = 0.9, confusion_off: int = 1) -> Path:
             "test_samples": [6, 4],
             "top1": [1.0, (4 - confusion_off) / 4],
         }
-    ).to_csv(out / "tables" / f"per_class_{RUN}.csv", index=False)
+    ).pipe(PER_CLASS.save, out, RUN)
     pd.DataFrame(
         [[6, 0], [confusion_off, 4 - confusion_off]],
         index=["Diptera", "Hymenoptera"],
@@ -54,10 +54,10 @@ def write_run(out: Path, top1: float = 0.9, confusion_off: int = 1) -> Path:
     (out / "runs" / RUN / "confidence_threshold.json").write_text(json.dumps({"threshold": 0.7}))
     pd.DataFrame(
         {"image_file": ["a.jpg", "b.jpg"], "label_1": ["Diptera", "Coleoptera"], "confidence": [0.9, 0.6]}
-    ).to_csv(out / "tables" / "generalization_predictions.csv", index=False)
+    ).pipe(GENERALIZATION_PREDICTIONS.save, out)
     pd.DataFrame(
         {"measure": ["photographs of known orders", "top-1 accuracy on known orders"], "value": [2, 0.5]}
-    ).to_csv(out / "tables" / "generalization_scores.csv", index=False)
+    ).pipe(GENERALIZATION_SCORES.save, out)
     return out
 
 

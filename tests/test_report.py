@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import ast
 import base64
-import fnmatch
-import json
 import re
 from pathlib import Path
 
@@ -15,9 +13,15 @@ import pytest
 import yaml
 from markupsafe import escape
 
+from bioscan_lib.classify import outputs as classify_outputs
 from bioscan_lib.core import paths
+from bioscan_lib.core.outputs import FIGURES_FOLDER, Output
 from bioscan_lib.core.paths import project_root
+from bioscan_lib.dataset import outputs as dataset_outputs
+from bioscan_lib.download import outputs as download_outputs
+from bioscan_lib.preprocess import outputs as preprocess_outputs
 from bioscan_lib.report import render as report
+from bioscan_lib.split import outputs as split_outputs
 
 PIXEL_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -27,19 +31,18 @@ PIXEL_PNG = base64.b64decode(
 @pytest.fixture()
 def run_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A suite folder whose profile `tiny` has two tables, a figure and an executed notebook."""
-    for folder in ("params", "notebooks", "outputs/tiny/tables", "outputs/tiny/figures", "outputs/tiny/notebooks"):
+    for folder in ("params", "notebooks", "outputs/tiny/figures", "outputs/tiny/notebooks"):
         (tmp_path / folder).mkdir(parents=True)
     (tmp_path / "params" / "tiny.yaml").write_text(
         yaml.safe_dump({"profile": "tiny", "data_root": "data/tiny", "output_dir": "outputs/tiny", "seed": 5})
     )
     out = tmp_path / "outputs" / "tiny"
-    pd.DataFrame({"experiment": ["large_insect_order"], "train": [10]}).to_csv(
-        out / "tables" / "split_sizes.csv", index=False
+    split_outputs.SPLIT_SIZES.save(pd.DataFrame({"experiment": ["large_insect_order"], "train": [10]}), out)
+    comparison = pd.DataFrame(
+        {"quantity": ["order categories"], "reproduced": [18], "published": [16], "difference": [2]}
     )
-    pd.DataFrame({"quantity": ["order categories"], "reproduced": [18], "published": [16], "difference": [2]}).to_csv(
-        out / "tables" / "statistics_vs_published.csv", index=False
-    )
-    (out / "figures" / "class_distribution.png").write_bytes(PIXEL_PNG)
+    dataset_outputs.STATISTICS_VS_PUBLISHED.save(comparison, out)
+    (out / FIGURES_FOLDER / f"{dataset_outputs.CLASS_DISTRIBUTION.name()}.png").write_bytes(PIXEL_PNG)
     (out / "notebooks" / "02_dataset_statistics.ipynb").write_text("{}")
     monkeypatch.setenv(paths.ROOT_ENVIRONMENT_VARIABLE, str(tmp_path))
     return out
@@ -63,52 +66,59 @@ def test_html_is_self_contained_and_markdown_links_figures(run_outputs: Path) ->
     assert markdown.index("Dataset statistics") < markdown.index("Data splits")
 
 
-def saved_names(notebook: Path) -> list[tuple[str, str]]:
-    """(table or figure, name) of every save_table/save_figure call in a notebook; f-string fields become x."""
-    found = []
-    for cell in json.loads(notebook.read_text())["cells"]:
-        if cell["cell_type"] != "code":
-            continue
-        for node in ast.walk(ast.parse("".join(cell["source"]))):
-            called = getattr(node, "func", None)
-            kind = getattr(called, "attr", getattr(called, "id", ""))
-            if isinstance(node, ast.Call) and kind in ("save_table", "save_figure"):
-                name = node.args[2]
-                parts = name.values if isinstance(name, ast.JoinedStr) else [name]
-                text = "".join(p.value if isinstance(p, ast.Constant) else "x" for p in parts)
-                found.append((kind.removeprefix("save_"), text))
-    return found
+STAGE_OUTPUTS = (download_outputs, dataset_outputs, split_outputs, preprocess_outputs, classify_outputs)
 
 
-def test_every_table_and_figure_a_notebook_saves_has_a_place_in_the_report() -> None:
-    """Renaming a table or figure in a notebook cannot silently drop it from the report."""
-    patterns = {
-        "table": [p for s in report.SECTIONS for p in s.tables],
-        "figure": [p for s in report.SECTIONS for p in s.figures],
+def saved_outputs(notebook: Path) -> tuple[set[Output], list[str]]:
+    """The stage outputs a notebook saves (`outputs.NAME.save(...)`), and the source of any other save call."""
+    named = {
+        name: value for module in STAGE_OUTPUTS for name, value in vars(module).items() if isinstance(value, Output)
     }
-    saved = [
-        (nb.name, kind, name)
-        for nb in sorted((project_root() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-        for kind, name in saved_names(nb)
-    ]
-    assert len(saved) > 30
-    lost = [item for item in saved if not any(fnmatch.fnmatch(item[2], p) for p in patterns[item[1]])]
-    assert not lost, f"saved by a notebook but in no report section: {lost}"
+    cells = nbformat.read(notebook, as_version=4).cells
+    code = "\n".join(
+        line for c in cells if c.cell_type == "code" for line in c.source.splitlines() if line[:1] not in "%!"
+    )
+    saved, other = set(), []
+    for node in ast.walk(ast.parse(code)):
+        called = getattr(node, "func", None)
+        if not isinstance(node, ast.Call) or not isinstance(called, (ast.Attribute, ast.Name)):
+            continue
+        if isinstance(called, ast.Attribute) and called.attr == "save" and isinstance(called.value, ast.Attribute):
+            saved.add(named[called.value.attr])
+        elif getattr(called, "attr", getattr(called, "id", "")) in ("save_table", "save_figure"):
+            other.append(ast.unparse(node))
+    return saved, other
+
+
+def test_each_section_shows_what_its_notebook_saves_and_nothing_else() -> None:
+    """A table or figure renamed, dropped or added in a notebook cannot silently leave or haunt the report."""
+    notebooks = {nb.stem: nb for nb in (project_root() / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    everywhere = {o for s in report.SECTIONS for o in (*s.tables, *s.figures)}
+    for section in report.SECTIONS:
+        saved, other = saved_outputs(notebooks[section.notebook])
+        assert not other, f"{section.notebook} saves by a literal name, not a stage output: {other}"
+        shown = set(section.tables) | set(section.figures)
+        assert shown - saved == set(), f"{section.notebook} writes no {[o.stem for o in shown - saved]}"
+        assert saved <= everywhere, f"{section.notebook} saves {[o.stem for o in saved - everywhere]}, shown nowhere"
+
+
+def test_every_stage_output_has_a_place_in_the_report_or_a_reason() -> None:
+    shown = {o for s in report.SECTIONS for o in (*s.tables, *s.figures)}
+    stage = {v for module in STAGE_OUTPUTS for v in vars(module).values() if isinstance(v, Output)}
+    assert stage - shown == {preprocess_outputs.CROP_BOXES}, "only the crop tool's own box list stays out"
 
 
 def test_counts_print_as_integers_and_empty_tables_say_why(run_outputs: Path) -> None:
     table = pd.DataFrame({"name": ["a", "b"], "count": [896324.0, float("nan")], "share": [0.25, 0.5]})
     shown = report.display_table(table)
     assert shown["count"].tolist() == [896324, ""] and shown["share"].tolist() == [0.25, 0.5]
-    pd.DataFrame(columns=["experiment", "model", "loss", "seeds"]).to_csv(
-        run_outputs / "tables" / "test_results_seeds.csv", index=False
+    classify_outputs.TEST_RESULTS_SEEDS.save(
+        pd.DataFrame(columns=["experiment", "model", "loss", "seeds"]), run_outputs
     )
-    pd.DataFrame({"quantity": ["rows"], "count": [1128313.0]}).to_csv(
-        run_outputs / "tables" / "dataset_statistics.csv", index=False
-    )
+    dataset_outputs.DATASET_STATISTICS.save(pd.DataFrame({"quantity": ["rows"], "count": [1128313.0]}), run_outputs)
     html, markdown = (path.read_text() for path in report.write_report("tiny"))
-    assert escape(report.EMPTY_TABLE_REASONS["test_results_seeds"]) in html
-    assert report.EMPTY_TABLE_REASONS["test_results_seeds"] in markdown
+    assert escape(classify_outputs.TEST_RESULTS_SEEDS.empty_reason) in html
+    assert classify_outputs.TEST_RESULTS_SEEDS.empty_reason in markdown
     for text in (html, markdown):
         assert "1128313.00" not in text and "1128313" in text
     assert '<a href="#section-1">Dataset statistics: ' in html and '<h2 id="section-1">' in html
@@ -159,29 +169,3 @@ def test_html_escapes_what_it_shows(run_outputs: Path) -> None:
     params.write_text(params.read_text() + "photographs: <script>alert(1)</script>\n")
     html = report.write_report("tiny")[0].read_text()
     assert "<script>" not in html and "&lt;script&gt;" in html
-
-
-def _written_names(notebook: Path) -> dict[str, set[str]]:
-    """The table and figure names a notebook's code saves: literal names, f-string names with `*` for each field."""
-    cells = nbformat.read(notebook, as_version=4).cells
-    code = "\n".join(
-        line for c in cells if c.cell_type == "code" for line in c.source.splitlines() if line[:1] not in "%!"
-    )
-    written = {"save_table": set(), "save_figure": set()}
-    for node in ast.walk(ast.parse(code)):
-        function = getattr(node, "func", None)
-        name = getattr(function, "id", getattr(function, "attr", None))
-        if isinstance(node, ast.Call) and name in written and len(node.args) > 2:
-            argument = node.args[2]
-            parts = argument.values if isinstance(argument, ast.JoinedStr) else [argument]
-            written[name].add("".join(p.value if isinstance(p, ast.Constant) else "*" for p in parts))
-    return written
-
-
-@pytest.mark.parametrize("section", report.SECTIONS, ids=lambda section: section.notebook)
-def test_a_report_section_shows_only_tables_and_figures_its_notebook_writes(section: report.Section) -> None:
-    written = _written_names(project_root() / "notebooks" / f"{section.notebook}.ipynb")
-    for kind, patterns in (("save_table", section.tables), ("save_figure", section.figures)):
-        for pattern in patterns:
-            matched = [name for name in written[kind] if fnmatch.fnmatch(name.replace("*", "x"), pattern)]
-            assert matched, f"{section.notebook} writes no {kind.removeprefix('save_')} named {pattern}"

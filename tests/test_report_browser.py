@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bioscan_lib.classify.outputs import TEST_RESULTS
 from bioscan_lib.config import load_profile
 from bioscan_lib.core.paths import resolve_path
 from bioscan_lib.report import render, summary
@@ -46,9 +47,9 @@ def report_page():
     """The sample report, rendered from the session's outputs, open in headless Chromium."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra: make setup")
     executable = _chromium()
-    tables = resolve_path(load_profile(PROFILE)["output_dir"]) / "tables"
-    if not (tables / "test_results.csv").is_file():
-        pytest.skip(f"no sample outputs in {tables}: run `make reproduce` or the notebooks first")
+    results = TEST_RESULTS.path(resolve_path(load_profile(PROFILE)["output_dir"]))
+    if not results.is_file():
+        pytest.skip(f"no sample outputs in {results.parent}: run `make reproduce` or the notebooks first")
     html, _ = render.write_report(PROFILE)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)

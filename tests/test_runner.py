@@ -17,6 +17,7 @@ from bioscan_lib import config
 from bioscan_lib.core import paths
 from bioscan_lib.core.paths import project_root
 from bioscan_lib.report import runner
+from bioscan_lib.split.outputs import SPLIT_SIZES
 
 
 @pytest.fixture()
@@ -197,7 +198,7 @@ def test_with_metadata_only_02_to_04_run_and_the_rest_say_what_is_missing(
     assert status["08"][0] == "skipped" and not run.failed
     executed = (run.out_dir / "notebooks" / "02_dataset_statistics.ipynb").read_text()
     assert "image package not found" in executed and "--extract original_256.zip" in executed
-    assert (run.out_dir / "tables" / "split_sizes.csv").is_file()
+    assert SPLIT_SIZES.path(run.out_dir).is_file()
 
 
 def test_the_paper_profile_trains_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,6 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bioscan_lib.classify.outputs import TEST_RESULTS_PAPER_LAYOUT
+from bioscan_lib.dataset.outputs import ORDER_COUNTS
+from bioscan_lib.preprocess.outputs import PREPROCESSING_VS_PUBLISHED
 from bioscan_lib.report import summary
 
 
@@ -19,11 +22,11 @@ def test_verdict(largest: float, tolerance: float, expected: str) -> None:
 
 
 def test_each_item_is_judged_from_its_table_or_said_not_run(tmp_path: Path) -> None:
-    pd.DataFrame({"quantity": ["a", "b"], "difference": [0, -3]}).to_csv(tmp_path / "order_counts.csv", index=False)
+    ORDER_COUNTS.save(pd.DataFrame({"quantity": ["a", "b"], "difference": [0, -3]}), tmp_path)
     layout = pd.DataFrame({"source": ["paper", "ours"], "top1": [99.69, 99.64], "top1 diff": [None, -0.05]})
-    layout.to_csv(tmp_path / "test_results_paper_layout.csv", index=False)
+    TEST_RESULTS_PAPER_LAYOUT.save(layout, tmp_path)
     crops = pd.DataFrame({"measure": ["crop boxes compared", "crop box IoU, lowest"], "value": ["60", "0.7"]})
-    crops.to_csv(tmp_path / "preprocessing_vs_published.csv", index=False)
+    PREPROCESSING_VS_PUBLISHED.save(crops, tmp_path)
     table = summary.summary_table(tmp_path).set_index("table")
     assert table.loc["order_counts", "largest difference"] == "3 records"
     assert table.loc["order_counts", "verdict"] == "differs"

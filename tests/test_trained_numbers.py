@@ -16,6 +16,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from bioscan_lib import engine
+from bioscan_lib.classify.outputs import GENERALIZATION_PREDICTIONS
 from bioscan_lib.config import load_profile, read_profile
 from bioscan_lib.core.paths import resolve_path
 from bioscan_lib.core.runs import run_path
@@ -114,7 +115,7 @@ def test_low_confidence_singles_out_errors_better_than_chance(out_dir: Path, pro
 def test_heldout_predictions_are_complete_ranked_and_flagged_by_the_threshold(out_dir: Path, profile: dict) -> None:
     """Notebook 08's table: every held-out photograph once, labels of the run's classes in probability order, the flag
     set exactly below the threshold (its labels themselves hang on rounding; see numbers.NOT_REPRODUCIBLE)."""
-    predictions = pd.read_csv(out_dir / "tables" / "generalization_predictions.csv")
+    predictions = pd.read_csv(GENERALIZATION_PREDICTIONS.path(out_dir))
     photographs = resolve_path(profile["data_root"]) / profile["photographs"]
     truth = pd.read_csv(photographs.parent / "labels.csv")
     assert sorted(predictions["image_file"]) == sorted(truth["image_file"])

@@ -2,17 +2,71 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from bioscan_lib.core.files import atomic_path, write_text_atomic
 
+TABLES_FOLDER = "tables"
+FIGURES_FOLDER = "figures"
+NO_ROWS = "No rows in this run."
+
+
+@dataclass(frozen=True)
+class Output:
+    """A table or figure a stage writes: its file stem (`{}` where one is written per experiment or run) and heading."""
+
+    stem: str
+    title: str
+
+    def name(self, key: str = "") -> str:
+        """The file stem, with `key` (an experiment or run name) in place of `{}`."""
+        if ("{}" in self.stem) != bool(key):
+            raise ValueError(f"{self.stem!r} takes {'a' if '{}' in self.stem else 'no'} key; got {key!r}.")
+        return self.stem.format(key)
+
+    def matches(self, name: str) -> bool:
+        """Whether a file stem is this output's."""
+        return fnmatch.fnmatchcase(name, self.stem.replace("{}", "?*"))
+
+    def heading(self, name: str) -> str:
+        """The heading of the file `name`: the title, with the experiment or run in place of `{}`."""
+        prefix, _, suffix = self.stem.partition("{}")
+        return self.title.format(name[len(prefix) : len(name) - len(suffix)])
+
+
+@dataclass(frozen=True)
+class Table(Output):
+    """A table (CSV and Markdown under `tables/`), with what it means when empty and its share columns (0-1)."""
+
+    empty_reason: str = NO_ROWS
+    share_columns: tuple[str, ...] = ()
+
+    def save(self, table: pd.DataFrame, out_dir: str | os.PathLike, key: str = "") -> Path:
+        """Write `table` under `out_dir`; return the CSV path."""
+        return save_table(table, out_dir, self.name(key))
+
+    def path(self, out_dir: str | os.PathLike, key: str = "") -> Path:
+        """Where the CSV of this table is under `out_dir`."""
+        return Path(out_dir) / TABLES_FOLDER / f"{self.name(key)}.csv"
+
+
+@dataclass(frozen=True)
+class Figure(Output):
+    """A figure (PNG under `figures/`)."""
+
+    def save(self, figure, out_dir: str | os.PathLike, key: str = "") -> Path:
+        """Write `figure` under `out_dir`; return the PNG path."""
+        return save_figure(figure, out_dir, self.name(key))
+
 
 def save_table(table: pd.DataFrame, out_dir: str | os.PathLike, name: str, index: bool = False) -> Path:
     """Write `table` as `<out_dir>/tables/<name>.csv` and `.md`; return the CSV path."""
-    folder = Path(out_dir) / "tables"
+    folder = Path(out_dir) / TABLES_FOLDER
     write_csv(table, folder / f"{name}.csv", index)
     write_text_atomic(folder / f"{name}.md", table.to_markdown(index=index) + "\n")
     return folder / f"{name}.csv"
@@ -27,7 +81,7 @@ def write_csv(table: pd.DataFrame, path: str | os.PathLike, index: bool = False)
 
 def save_figure(figure, out_dir: str | os.PathLike, name: str, dpi: int = 120) -> Path:
     """Write a matplotlib figure as `<out_dir>/figures/<name>.png`, byte-stable for the same content."""
-    path = Path(out_dir) / "figures" / f"{name}.png"
+    path = Path(out_dir) / FIGURES_FOLDER / f"{name}.png"
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
     return path

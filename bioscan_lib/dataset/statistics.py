@@ -9,12 +9,11 @@ import numpy as np
 import pandas as pd
 
 from bioscan_lib.core.figures import image_grid
-from bioscan_lib.core.outputs import save_figure, save_table
 from bioscan_lib.data import bioscan1m
 from bioscan_lib.data.bioscan1m import DIPTERA
 from bioscan_lib.data.images import decode_image, open_package
 from bioscan_lib.data.metadata import labelled
-from bioscan_lib.dataset import plots
+from bioscan_lib.dataset import outputs, plots
 
 BIN_SIZE_EDGES = (1, 2, 3, 6, 11, 101, 1001, np.inf)
 BIN_SIZE_LABELS = ("1", "2", "3-5", "6-10", "11-100", "101-1000", ">1000")
@@ -102,23 +101,25 @@ def write_statistics(frame: pd.DataFrame, out_dir: str | Path) -> dict[str, Path
     """Write every statistics table (CSV and Markdown) and metadata figure (PNG) under `out_dir`."""
 
     tables = {
-        "dataset_statistics": taxonomy_statistics(frame),
-        "order_counts": order_counts(frame),
-        "diptera_family_counts": diptera_family_counts(frame),
-        "barcode_length_summary": barcode_length_summary(barcode_lengths(frame)),
-        "bin_size_distribution": bin_size_distribution(frame),
-        "statistics_vs_published": comparison_with_published(frame),
+        outputs.DATASET_STATISTICS: taxonomy_statistics(frame),
+        outputs.ORDER_COUNTS: order_counts(frame),
+        outputs.DIPTERA_FAMILY_COUNTS: diptera_family_counts(frame),
+        outputs.BARCODE_LENGTH_SUMMARY: barcode_length_summary(barcode_lengths(frame)),
+        outputs.BIN_SIZE_DISTRIBUTION: bin_size_distribution(frame),
+        outputs.STATISTICS_VS_PUBLISHED: comparison_with_published(frame),
     }
-    written = {name: save_table(table, out_dir, name) for name, table in tables.items()}
+    written = {table.name(): table.save(content, out_dir) for table, content in tables.items()}
     figures = {
-        "class_distribution": plots.class_distribution(tables["order_counts"], tables["diptera_family_counts"]),
-        "barcode_length_histogram": plots.barcode_length_histogram(barcode_lengths(frame)),
-        "barcode_blocks": plots.barcode_blocks(frame["nucraw"].astype("string").iloc[0]),
-        "bin_sizes": plots.bin_sizes(frame["uri"].astype("string").value_counts()),
+        outputs.CLASS_DISTRIBUTION: plots.class_distribution(
+            tables[outputs.ORDER_COUNTS], tables[outputs.DIPTERA_FAMILY_COUNTS]
+        ),
+        outputs.BARCODE_LENGTH_HISTOGRAM: plots.barcode_length_histogram(barcode_lengths(frame)),
+        outputs.BARCODE_BLOCKS: plots.barcode_blocks(frame["nucraw"].astype("string").iloc[0]),
+        outputs.BIN_SIZES: plots.bin_sizes(frame["uri"].astype("string").value_counts()),
     }
-    for name, figure in figures.items():
-        written[name] = save_figure(figure, out_dir, name)
-        plt.close(figure)
+    for figure, content in figures.items():
+        written[figure.name()] = figure.save(content, out_dir)
+        plt.close(content)
     return written
 
 

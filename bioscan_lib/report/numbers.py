@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from bioscan_lib.classify import outputs
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.runs import CONFUSION_CSV, METRICS_JSON, RUNS_FOLDER, THRESHOLD_FILE, RunFolder
 
@@ -54,7 +55,7 @@ class Number:
 def run_numbers(out_dir: Path, run: str) -> dict[str, Number]:
     """Learning curve, test metrics, per-class correct counts and confusion cells of one run."""
     numbers: dict[str, Number] = {}
-    curve = pd.read_csv(out_dir / "tables" / f"training_{run}.csv")
+    curve = pd.read_csv(outputs.TRAINING.path(out_dir, run))
     for row in curve.to_dict("records"):
         for column, value in row.items():
             if column not in CURVE_SKIPPED:
@@ -72,7 +73,7 @@ def run_numbers(out_dir: Path, run: str) -> dict[str, Number]:
                 else "test_accuracy"
             )
             numbers[f"test/{run}/{name}"] = Number(kind, float(value))
-    per_class = pd.read_csv(out_dir / "tables" / f"per_class_{run}.csv")
+    per_class = pd.read_csv(outputs.PER_CLASS.path(out_dir, run))
     for row in per_class.to_dict("records"):
         if row["test_samples"]:
             correct = float(round(row["top1"] * row["test_samples"]))
@@ -89,11 +90,11 @@ def heldout_numbers(out_dir: Path, run: str) -> dict[str, Number]:
     """Notebook 08's numbers: the uncertainty threshold, every photograph's label and confidence, the scores."""
     threshold = RunFolder(out_dir / RUNS_FOLDER / run).json(THRESHOLD_FILE, "run notebook 08 first.")["threshold"]
     numbers = {"heldout/threshold": Number("heldout_threshold", float(threshold))}
-    predictions = pd.read_csv(out_dir / "tables" / "generalization_predictions.csv")
+    predictions = pd.read_csv(outputs.GENERALIZATION_PREDICTIONS.path(out_dir))
     for row in predictions.itertuples():
         numbers[f"heldout/label/{row.image_file}"] = Number("heldout_label", str(row.label_1))
         numbers[f"heldout/confidence/{row.image_file}"] = Number("heldout_confidence", float(row.confidence))
-    scores = out_dir / "tables" / "generalization_scores.csv"
+    scores = outputs.GENERALIZATION_SCORES.path(out_dir)
     if scores.is_file():
         for row in pd.read_csv(scores).itertuples():
             if row.measure not in DETERMINISTIC_SCORES and not row.measure.startswith(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import fnmatch
 import platform
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,11 +13,17 @@ import jinja2
 import nbformat
 import pandas as pd
 
+from bioscan_lib.classify import outputs as classify
 from bioscan_lib.config import load_profile
 from bioscan_lib.core.files import write_text_atomic
+from bioscan_lib.core.outputs import FIGURES_FOLDER, NO_ROWS, TABLES_FOLDER, Figure, Output, Table
 from bioscan_lib.core.paths import resolve_path
+from bioscan_lib.dataset import outputs as dataset
+from bioscan_lib.download import outputs as download
+from bioscan_lib.preprocess import outputs as preprocess
 from bioscan_lib.report.runner import FAILED_SUFFIX
 from bioscan_lib.report.summary import summary_table
+from bioscan_lib.split import outputs as split
 
 ENVIRONMENT_PACKAGES = (
     "bioscan-repro",
@@ -39,102 +44,69 @@ ENVIRONMENT_PACKAGES = (
 
 @dataclass(frozen=True)
 class Section:
-    """A part of the report: the notebook behind it and the table and figure names (glob patterns) it shows."""
+    """A part of the report: the notebook behind it and the tables and figures it shows, in order."""
 
     title: str
     notebook: str
-    tables: tuple[str, ...]
-    figures: tuple[str, ...] = ()
+    tables: tuple[Table, ...]
+    figures: tuple[Figure, ...] = ()
     note: str = ""
 
 
 SECTIONS = (
-    Section("Downloads: the release's files, verified", "01_download", ("download_status",)),
+    Section("Downloads: the release's files, verified", "01_download", (download.DOWNLOAD_STATUS,)),
     Section(
         "Dataset statistics: the taxonomy table, the class-distribution figure, DNA barcodes and BINs",
         "02_dataset_statistics",
         (
-            "statistics_vs_published",
-            "dataset_statistics",
-            "order_counts",
-            "diptera_family_counts",
-            "barcode_length_summary",
-            "bin_size_distribution",
+            dataset.STATISTICS_VS_PUBLISHED,
+            dataset.DATASET_STATISTICS,
+            dataset.ORDER_COUNTS,
+            dataset.DIPTERA_FAMILY_COUNTS,
+            dataset.BARCODE_LENGTH_SUMMARY,
+            dataset.BIN_SIZE_DISTRIBUTION,
         ),
-        ("class_distribution", "order_gallery", "barcode_length_histogram", "barcode_blocks", "bin_sizes"),
+        (
+            dataset.CLASS_DISTRIBUTION,
+            dataset.ORDER_GALLERY,
+            dataset.BARCODE_LENGTH_HISTOGRAM,
+            dataset.BARCODE_BLOCKS,
+            dataset.BIN_SIZES,
+        ),
         "On the sample profile the data is synthetic with tempered class frequencies, so the differences from the "
         "published numbers are large by design; on the paper profile they should be zero.",
     ),
     Section(
         "Data splits: the six experiments' split sizes",
         "03_data_split",
-        ("split_sizes_vs_published", "split_sizes", "split_comparison", "split_sizes_regenerated"),
+        (split.SPLIT_SIZES_VS_PUBLISHED, split.SPLIT_SIZES, split.SPLIT_COMPARISON, split.SPLIT_SIZES_REGENERATED),
     ),
     Section(
         "Split statistics: per-class counts of each split (the split-distribution figures)",
         "04_split_statistics",
-        ("split_left_out", "split_emptied_by_trim", "split_counts_*"),
-        ("split_distribution_*",),
+        (split.SPLIT_LEFT_OUT, split.SPLIT_EMPTIED_BY_TRIM, split.SPLIT_COUNTS),
+        (split.SPLIT_DISTRIBUTION,),
     ),
     Section(
         "Preprocessing: resizing and the crop tool, beside the published packages",
         "05_preprocessing",
-        ("preprocessing_*", "crop_boxes_published"),
-        ("crop_*",),
+        (preprocess.PREPROCESSING_SUMMARY, preprocess.PREPROCESSING_VS_PUBLISHED, preprocess.CROP_BOXES_PUBLISHED),
+        (preprocess.CROP_EXAMPLES,),
     ),
-    Section("Training: learning curves", "06_train", ("training_*",), ("learning_curve*",)),
+    Section("Training: learning curves", "06_train", (classify.TRAINING,), (classify.LEARNING_CURVES,)),
     Section(
         "Testing: Table 3 (test results), per-class accuracy and confusion matrices",
         "07_test",
-        ("test_*", "per_class_*"),
-        ("per_class_*", "confusion_*"),
+        (classify.TEST_RESULTS_PAPER_LAYOUT, classify.TEST_RESULTS, classify.TEST_RESULTS_SEEDS, classify.PER_CLASS),
+        (classify.PER_CLASS_ACCURACY, classify.CONFUSION_MATRIX),
     ),
     Section(
         "Generalization: labelling new photographs",
         "08_generalization",
-        ("generalization_*",),
-        ("generalization_*",),
+        (classify.GENERALIZATION_PREDICTIONS, classify.GENERALIZATION_SCORES, classify.GENERALIZATION_CONDITIONS),
+        (classify.GENERALIZATION_GALLERY,),
     ),
 )
-TABLE_TITLES = {  # what each table is; tables not listed are titled by their file name
-    "download_status": "Downloaded files and how each was verified",
-    "statistics_vs_published": "Taxonomy statistics beside the paper's",
-    "dataset_statistics": "Categories and labelled samples per rank",
-    "order_counts": "Records per order beside the paper's",
-    "diptera_family_counts": "The 40 largest Diptera families beside the paper's",
-    "barcode_length_summary": "DNA barcode length",
-    "bin_size_distribution": "Specimens per BIN",
-    "split_sizes_vs_published": "Split sizes beside the paper's",
-    "split_sizes": "Split sizes",
-    "split_comparison": "The published split against the split rule, per class",
-    "split_sizes_regenerated": "Split sizes of the regenerated split",
-    "split_left_out": "Classes left out of an experiment, and why",
-    "split_emptied_by_trim": "Classes the Medium and Small draw empties",
-    "preprocessing_summary": "Images resized and cropped",
-    "preprocessing_vs_published": "Rebuilt packages beside the published ones",
-    "crop_boxes_published": "Crop boxes found in the published crops",
-    "test_results_paper_layout": "Table 3: test results beside the paper's (percent; diff = reproduced - published)",
-    "test_results": "Every metric of every tested run (percent)",
-    "test_results_seeds": "Mean and standard deviation over seeds (percent)",
-    "generalization_predictions": "Labels, confidence and uncertainty flag per photograph",
-    "generalization_scores": "Scored against the held-out labels (percent)",
-    "generalization_conditions": "Accuracy under each change of imaging condition (percent)",
-}
-FIGURE_TITLES = {  # what each figure is; figures not listed are titled by their file name
-    "class_distribution": "Class distribution: the 16 orders and the 40 largest Diptera families",
-    "order_gallery": "One specimen per order",
-    "barcode_length_histogram": "DNA barcode lengths",
-    "barcode_blocks": "One DNA barcode, base by base",
-    "bin_sizes": "Specimens per BIN",
-    "crop_examples": "The crop tool at work: photograph, box and crop",
-    "generalization_gallery": "New photographs labelled (tick: right, cross: wrong with the truth, ?: flagged)",
-}
-SHARE_COLUMNS = {"per_class_*": ("top1", "top5")}  # shares (0-1) shown as percent, like every other table
-
-EMPTY_TABLE_REASONS = {  # why a table a notebook saved has no rows; the report says it instead of an empty grid
-    "test_results_seeds": "No configuration has runs with several seeds; the paper's 72-run sweep fills this table.",
-    "split_emptied_by_trim": "No class is emptied by the Medium and Small draw at this profile's sizes.",
-}
 SAMPLE_BANNER = (
     "Profile on the embedded sample: the data are synthetic (generated photographs and metadata in the published "
     "formats) and the classifiers are tiny networks trained for minutes on a CPU. The numbers check the pipeline; "
@@ -152,43 +124,28 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
-TABLE_TITLE_PREFIXES = {  # tables saved once per experiment or run
-    "split_counts_": "Per-class split counts: ",
-    "training_": "Learning curve: ",
-    "per_class_": "Per-class accuracy (percent): ",
-}
-FIGURE_TITLE_PREFIXES = {
-    "split_distribution_": "Split distribution: ",
-    "learning_curves_": "Learning curves: ",
-    "per_class_accuracy_": "Per-class test accuracy: ",
-    "confusion_matrix_": "Confusion matrix: ",
-}
-
-
-def _title(name: str, titles: dict[str, str], prefixes: dict[str, str]) -> str:
-    """What a file is, by its name: its own title, else its prefix's title and the rest of its name, else the name."""
-    if name in titles:
-        return titles[name]
-    prefix = next((p for p in prefixes if name.startswith(p)), None)
-    return prefixes[prefix] + name.removeprefix(prefix) if prefix else name
+def _output(name: str, kinds: str) -> Output | None:
+    """The table or figure of a report section whose file stem `name` is."""
+    outputs = (o for section in SECTIONS for o in getattr(section, kinds))
+    return next((o for o in outputs if o.matches(name)), None)
 
 
 def table_title(name: str) -> str:
     """The heading of a table, by its file name."""
-    return _title(name, TABLE_TITLES, TABLE_TITLE_PREFIXES)
+    table = _output(name, "tables")
+    return table.heading(name) if table else name
 
 
 def figure_title(name: str) -> str:
     """The heading of a figure, by its file name."""
-    return _title(name, FIGURE_TITLES, FIGURE_TITLE_PREFIXES)
+    figure = _output(name, "figures")
+    return figure.heading(name) if figure else name
 
 
 def as_percent(name: str, table: pd.DataFrame) -> pd.DataFrame:
     """Share columns of the table shown as percent."""
-    for pattern, columns in SHARE_COLUMNS.items():
-        if fnmatch.fnmatch(name, pattern):
-            table = table.assign(**{c: 100 * table[c] for c in columns if c in table})
-    return table
+    columns = getattr(_output(name, "tables"), "share_columns", ())
+    return table.assign(**{c: 100 * table[c] for c in columns if c in table})
 
 
 def failed_notebooks(out_dir: Path) -> list[str]:
@@ -210,7 +167,7 @@ def failed_notebooks(out_dir: Path) -> list[str]:
 
 def empty_reason(name: str) -> str:
     """Why the table `name` has no rows."""
-    return EMPTY_TABLE_REASONS.get(name, "No rows in this run.")
+    return getattr(_output(name, "tables"), "empty_reason", NO_ROWS)
 
 
 @dataclass
@@ -224,13 +181,13 @@ class RenderedSection:
     figures: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _matching(folder: Path, patterns: tuple[str, ...], suffix: str, taken: set[str]) -> list[Path]:
-    """Files of `folder` whose stem matches the patterns, in pattern order, each listed once."""
+def _matching(folder: Path, outputs: tuple[Output, ...], suffix: str, taken: set[str]) -> list[Path]:
+    """Files of `folder` that are one of `outputs`, in their order, each listed once."""
     stems = sorted(p.stem for p in folder.glob(f"*{suffix}")) if folder.is_dir() else []
     found = []
-    for pattern in patterns:
+    for output in outputs:
         for stem in stems:
-            if fnmatch.fnmatch(stem, pattern) and stem not in taken:
+            if output.matches(stem) and stem not in taken:
                 taken.add(stem)
                 found.append(folder / f"{stem}{suffix}")
     return found
@@ -242,8 +199,8 @@ def collect_sections(out_dir: Path) -> list[RenderedSection]:
     taken_figures: set[str] = set()
     sections = []
     for section in SECTIONS:
-        tables = _matching(out_dir / "tables", section.tables, ".csv", taken_tables)
-        figures = _matching(out_dir / "figures", section.figures, ".png", taken_figures)
+        tables = _matching(out_dir / TABLES_FOLDER, section.tables, ".csv", taken_tables)
+        figures = _matching(out_dir / FIGURES_FOLDER, section.figures, ".png", taken_figures)
         if not tables and not figures:
             continue
         notebook = out_dir / "notebooks" / f"{section.notebook}.ipynb"
@@ -295,7 +252,7 @@ def write_report(profile_name: str) -> tuple[Path, Path]:
         "empty_reason": empty_reason,
         "parameters": profile,
         "sections": collect_sections(out_dir),
-        "summary": summary_table(out_dir / "tables"),
+        "summary": summary_table(out_dir),
         "failures": failed_notebooks(out_dir),
         "table_title": table_title,
         "figure_title": figure_title,

@@ -1,0 +1,30 @@
+"""The tables and figures of training (notebook 06), testing (07) and generalization (08)."""
+
+from bioscan_lib.core.outputs import Figure, Table
+
+TRAINING = Table("training_{}", "Learning curve: {}")  # one per run
+LEARNING_CURVES = Figure("learning_curves_{}", "Learning curves: {}")
+
+TEST_RESULTS_PAPER_LAYOUT = Table(
+    "test_results_paper_layout", "Table 3: test results beside the paper's (percent; diff = reproduced - published)"
+)
+TEST_RESULTS = Table("test_results", "Every metric of every tested run (percent)")
+TEST_RESULTS_SEEDS = Table(
+    "test_results_seeds",
+    "Mean and standard deviation over seeds (percent)",
+    empty_reason="No configuration has runs with several seeds; the paper's 72-run sweep fills this table.",
+)
+PER_CLASS = Table("per_class_{}", "Per-class accuracy (percent): {}", share_columns=("top1", "top5"))
+PER_CLASS_ACCURACY = Figure("per_class_accuracy_{}", "Per-class test accuracy: {}")
+CONFUSION_MATRIX = Figure("confusion_matrix_{}", "Confusion matrix: {}")
+
+GENERALIZATION_PREDICTIONS = Table(
+    "generalization_predictions", "Labels, confidence and uncertainty flag per photograph"
+)
+GENERALIZATION_SCORES = Table("generalization_scores", "Scored against the held-out labels (percent)")
+GENERALIZATION_CONDITIONS = Table(
+    "generalization_conditions", "Accuracy under each change of imaging condition (percent)"
+)
+GENERALIZATION_GALLERY = Figure(
+    "generalization_gallery", "New photographs labelled (tick: right, cross: wrong with the truth, ?: flagged)"
+)
