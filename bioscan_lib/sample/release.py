@@ -12,7 +12,6 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from tqdm.auto import tqdm
 
 from bioscan_lib.config import DEFAULT_SEED
@@ -36,13 +35,12 @@ from bioscan_lib.sample import (
     SMALL_SHARE,
     taxonomy,
 )
+from bioscan_lib.sample.barcodes import evolved_barcodes
 from bioscan_lib.sample.photographs import DEFAULT_CONDITION, SHIFTED_CONDITION, draw_photo
 from bioscan_lib.split.rules import SplitBudgetWarning, make_splits
 
-SAMPLE_VERSION = "3"
+SAMPLE_VERSION = "4"
 MINIMUM_RECORDS = 200
-BARCODE_LENGTH = 658
-BARCODE_MAX_LENGTH = 720
 COPYRIGHT = {
     "copyright_license": "CreativeCommons - Attribution Non-Commercial Share-Alike",
     "copyright_holder": "CBG Photography Group",
@@ -58,32 +56,6 @@ def _categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
     """Row labels from class codes, -1 becoming `not_classified`."""
     categories = [*names, bioscan1m.NOT_CLASSIFIED]
     return pd.Categorical.from_codes(np.where(codes >= 0, codes, len(names)), categories=categories)
-
-
-def _scatter(reads: np.ndarray, rows: np.ndarray, per_row: int, values: np.ndarray, rng: np.random.Generator) -> None:
-    """Overwrite `per_row` random positions of each of `rows` with random picks from `values`."""
-    positions = rng.integers(0, reads.shape[1], size=(len(rows), per_row))
-    reads[rows[:, None], positions] = values[rng.integers(0, len(values), size=positions.shape)]
-
-
-def _barcodes(bin_code: np.ndarray, bins: int, rng: np.random.Generator) -> pa.Array:
-    """DNA barcodes: one template per BIN with point mutations, some Ns, gaps, shorter and longer reads."""
-    bases = np.frombuffer(b"ACGT", dtype=np.uint8)
-    reads = bases[rng.integers(0, 4, size=(bins, BARCODE_MAX_LENGTH), dtype=np.uint8)][bin_code]
-    rows = len(bin_code)
-    everyone = np.arange(rows)
-    _scatter(reads, everyone, 6, bases, rng)
-    _scatter(reads, everyone[rng.random(rows) < 0.08], 12, np.frombuffer(b"N", dtype=np.uint8), rng)
-    _scatter(reads, everyone[rng.random(rows) < 0.03], 3, np.frombuffer(b"-", dtype=np.uint8), rng)
-    kind = rng.random(rows)
-    lengths = np.select(
-        [kind < 0.80, kind < 0.96],
-        [BARCODE_LENGTH, rng.integers(400, BARCODE_LENGTH, rows)],
-        rng.integers(BARCODE_LENGTH + 1, BARCODE_MAX_LENGTH + 1, rows),
-    )
-    keep = np.arange(BARCODE_MAX_LENGTH)[None, :] < lengths[:, None]
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    return pa.LargeStringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(reads[keep]))
 
 
 def _identifiers(rows: int, rng: np.random.Generator) -> dict[str, pd.Series]:
@@ -147,8 +119,9 @@ def synthetic_metadata(
         ],
     }
     columns = {rank: _categorical(codes[rank], names[rank]) for rank in names}
-    order_index = pd.factorize(order, sort=True)[0]
-    bin_parent = np.where(family_code >= 0, family_code, len(names["family"]) + order_index)
+    ranks = {"order": pd.factorize(order, sort=True)[0], "family": family_code}
+    ranks |= {"genus": codes["genus"], "species": codes["species"]}
+    bin_parent = taxonomy.most_specific(list(ranks.values()))
     bins = max(targets["uri"][1], len(np.unique(bin_parent)))
     bin_code, _ = taxonomy.assign_children(bin_parent, rows, bins, rng)
     frame = pd.DataFrame(_identifiers(rows, rng))
@@ -159,7 +132,8 @@ def synthetic_metadata(
     for rank in ("family", "subfamily", "tribe", "genus", "species", "subspecies"):
         frame[rank] = columns[rank]
     frame["uri"] = pd.Categorical.from_codes(bin_code, categories=taxonomy.bin_uris(bins, rng))
-    frame["nucraw"] = pd.Series(pd.arrays.ArrowExtensionArray(_barcodes(bin_code, bins, rng)), dtype="string[pyarrow]")
+    reads = evolved_barcodes(ranks, bin_code, rng)
+    frame["nucraw"] = pd.Series(pd.arrays.ArrowExtensionArray(reads), dtype="string[pyarrow]")
     frame["chunk_number"] = (np.arange(rows) // chunk_length + 1).astype("int16")
     for column in bioscan1m.SPLIT_COLUMNS:
         frame[column] = pd.Categorical(["no_split"] * rows, categories=list(bioscan1m.SPLIT_VALUES))

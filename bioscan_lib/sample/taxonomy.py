@@ -150,6 +150,17 @@ def assign_children(
     return child, np.repeat(present, classes_per_parent)
 
 
+def most_specific(codes: list[np.ndarray]) -> np.ndarray:
+    """Per row, its most specific labelled class of `codes` (ranks coarse to fine, -1 unlabelled), numbered across
+    ranks so that BINs drawn inside it nest in every labelled rank."""
+    parent = np.full(len(codes[0]), -1, dtype=np.int64)
+    offset = 0
+    for code in codes:
+        parent = np.where(code >= 0, offset + code, parent)
+        offset += int(code.max()) + 1
+    return parent
+
+
 def bin_uris(count: int, rng: np.random.Generator) -> np.ndarray:
     """`count` distinct BIN URIs shaped like `BOLD:AAB1234`."""
     codes = rng.choice(26**3 * 10_000, size=count, replace=False)
