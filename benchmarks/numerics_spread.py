@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from bioscan_lib.config import load_profile, profile_from
+from bioscan_lib.config import load_profile, read_profile
 from bioscan_lib.core.paths import resolve_path
 from bioscan_lib.report import numbers, runner
 
@@ -39,7 +39,7 @@ SETTINGS: dict[str, tuple[dict[str, str], dict[str, object], bool]] = {
     "onednn_avx2": ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, {}, True),
     "mkl_compatible": ({"MKL_CBWR": "COMPATIBLE"}, {}, True),
     "mkl_avx2": ({"MKL_CBWR": "AVX2"}, {}, True),
-    "one_thread": ({}, {"train_changes": {"threads": 1}}, True),
+    "one_thread": ({}, {"train_threads": 1}, True),
     "onednn_off": ({}, {}, False),
     "portable": ({"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_CBWR": "COMPATIBLE"}, {}, True),
 }
@@ -58,9 +58,9 @@ MINIMUM = {  # the smallest tolerance of a kind, for kinds that moved little or 
 }
 
 
-def run_names(profile: dict) -> tuple[list[str], str]:
+def run_names() -> tuple[list[str], str]:
     """The training runs notebook 06 makes under the profile, and the run notebook 08 labels with."""
-    parsed = profile_from(profile)
+    parsed = read_profile(PROFILE)
     return [config.run_name for config in parsed.train_configs()], parsed.generalization_run()
 
 
@@ -77,7 +77,7 @@ def prepare_folder(folder: Path, split_dir: Path, mkldnn: bool) -> dict[str, str
     return {"IPYTHONDIR": str(folder / "ipython")}
 
 
-def measure(name: str, folder: Path, profile: dict, split_dir: Path, force: bool) -> dict[str, numbers.Number]:
+def measure(name: str, folder: Path, split_dir: Path, force: bool) -> dict[str, numbers.Number]:
     """The trained-model numbers of one setting (executing notebooks 06-08 unless already measured)."""
     done = folder / "numbers.json"
     if done.is_file() and not force:
@@ -92,7 +92,7 @@ def measure(name: str, folder: Path, profile: dict, split_dir: Path, force: bool
     finally:
         for key, value in before.items():
             os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
-    runs, heldout_run = run_names(profile)
+    runs, heldout_run = run_names()
     measured = numbers.trained_numbers(folder, runs, heldout_run)
     done.write_text(json.dumps({k: [n.kind, n.value] for k, n in measured.items()}))
     print(f"{name}: notebooks 06-08 in {time.perf_counter() - started:.0f} s", flush=True)
@@ -137,7 +137,7 @@ def main() -> int:
     runner.execute_profile(PROFILE, STAGES_BEFORE)  # the sample, its splits and its crops (skipped when up to date)
     split_dir = resolve_path(profile["output_dir"]) / "split"
     root = resolve_path(arguments.folder)
-    measured = {name: measure(name, root / name, profile, split_dir, arguments.force) for name in arguments.settings}
+    measured = {name: measure(name, root / name, split_dir, arguments.force) for name in arguments.settings}
 
     baseline_name, *others = arguments.settings
     baseline = measured[baseline_name]
