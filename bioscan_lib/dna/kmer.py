@@ -30,7 +30,7 @@ def features(reads: pd.Series, k: int) -> np.ndarray:
     return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
 
 
-def _fit(config: KmerConfig, train: pd.DataFrame, classes: int) -> tuple[StandardScaler, LinearScores]:
+def fit(config: KmerConfig, train: pd.DataFrame, classes: int) -> tuple[StandardScaler, LinearScores]:
     """The scaler and the model fitted on the train split (each distinct barcode once if `unique_barcodes`)."""
     if config.unique_barcodes:
         train = train.iloc[barcodes.first_of_each_barcode(barcodes.base_codes(train[BARCODE_COLUMN]))]
@@ -76,7 +76,7 @@ def _save_model(path: os.PathLike, scaler: StandardScaler, model: LinearScores, 
 def train_and_test(config: KmerConfig, split_frame: pd.DataFrame, classes: list[str]) -> dict[str, float]:
     """Fit on the train split, test on the test split (average-k from validation); write the run folder."""
     data = {split: barcode_split(split_frame, classes, config.experiment, split) for split in SPLITS}
-    scaler, model = _fit(config, data["train"], len(classes))
+    scaler, model = fit(config, data["train"], len(classes))
     folder = config.run_folder
     folder.mkdir(parents=True, exist_ok=True)
     _save_model(folder / MODEL_FILE, scaler, model, config.kmer)
