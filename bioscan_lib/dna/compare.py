@@ -12,8 +12,11 @@ import pandas as pd
 
 from bioscan_lib.classify.test import PAPER_COLUMNS, published_table, read_test_metrics
 from bioscan_lib.config import KmerConfig, run_config
+from bioscan_lib.core.figures import image_grid
+from bioscan_lib.core.paths import resolve_path
 from bioscan_lib.core.runs import PER_CLASS_CSV, PREDICTIONS_CSV, RunFolder
-from bioscan_lib.data.bioscan1m import IMAGE_COLUMN
+from bioscan_lib.data.bioscan1m import CHUNK_COLUMN, IMAGE_COLUMN
+from bioscan_lib.data.images import decode_image, open_package
 
 UNSEEN_COLUMNS = ("top1_unseen_bins", "samples_unseen_bins")
 PUBLISHED_SOURCE = "paper: vit_base_patch16_224 ce (Table 3)"
@@ -67,6 +70,27 @@ def agreement(dna_folder: str | os.PathLike, image_folder: str | os.PathLike) ->
     image_right = (both["predicted_image"] == both["true_image"]).map({True: columns[0], False: columns[1]})
     counts = pd.crosstab(dna_right, image_right).reindex(index=rows, columns=columns, fill_value=0)
     return counts.rename_axis(index=None, columns=None).reset_index(names="test specimens")
+
+
+def dna_right_image_wrong(dna_folder: str | os.PathLike, image_folder: str | os.PathLike, count: int):
+    """A gallery of the test specimens the DNA run gets right and the image run gets wrong (up to `count`, in
+    prediction order) from the image run's package, each titled with its class and what the image model said; None
+    when there are none."""
+    dna = pd.read_csv(Path(dna_folder) / PREDICTIONS_CSV)
+    image = pd.read_csv(Path(image_folder) / PREDICTIONS_CSV)
+    both = dna.merge(image, on=[IMAGE_COLUMN, CHUNK_COLUMN], suffixes=("_dna", "_image"))
+    chosen = both[(both["predicted_dna"] == both["true_dna"]) & (both["predicted_image"] != both["true_image"])]
+    if chosen.empty:
+        return None
+    shown = chosen.head(count)
+    trained = run_config(RunFolder(image_folder))
+    opened = open_package(resolve_path(trained.data_root) / trained.package)
+    try:
+        photographs = [decode_image(opened.read(row.image_file, row.chunk_number), 128) for row in shown.itertuples()]
+    finally:
+        opened.close()
+    titles = [f"{row.true_dna}\nimage: {row.predicted_image}" for row in shown.itertuples()]
+    return image_grid(photographs, titles)
 
 
 def per_class_figure(dna_folder: str | os.PathLike, image_folder: str | os.PathLike, title: str):

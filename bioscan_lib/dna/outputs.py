@@ -17,4 +17,5 @@ DNA_RESULTS = Table(
     "dna_results", "Beyond the paper: DNA barcode classifiers beside the image runs and Table 3 (percent)"
 )
 DNA_AGREEMENT = Table("dna_agreement_{}", "Test specimens right or wrong by DNA and by image: {}")
+DNA_GALLERY = Figure("dna_gallery_{}", "Test specimens the barcode places and the photograph does not: {}")
 DNA_PER_CLASS = Figure("dna_per_class_{}", "Per-class test top-1, DNA against the image run: {}")

@@ -111,7 +111,7 @@ SECTIONS = (
         "Beyond the paper: DNA barcodes classified on the six experiments, beside the photographs",
         "09_dna_barcodes",
         (dna.DNA_RESULTS, dna.DNA_AGREEMENT, dna.DNA_PROBLEM_COUNTS, dna.DNA_PROBLEM_ROWS, dna.DNA_MISSING_BARCODES),
-        (dna.DNA_PER_CLASS,),
+        (dna.DNA_PER_CLASS, dna.DNA_GALLERY),
         "Not a result of the BIOSCAN-1M paper, which classifies photographs only: the same splits, classes and "
         "metrics, with the barcode as input. The published row beside them is Table 3's ViT-B/16 on images.",
     ),
