@@ -781,13 +781,16 @@ def _dna(arguments: argparse.Namespace) -> int:
     from bioscan_lib.config import read_profile
     from bioscan_lib.core.paths import resolve_path
     from bioscan_lib.dna import compare
-    from bioscan_lib.dna.train import train_kmer_runs
+    from bioscan_lib.dna.train import train_cnn_runs, train_kmer_runs
     from bioscan_lib.split import rules
 
     profile = read_profile(arguments.profile)
-    configs = profile.dna_configs([arguments.experiment] if arguments.experiment else None)
+    chosen = [arguments.experiment] if arguments.experiment else None
     frame = rules.read_split(rules.split_folder(resolve_path(profile.output_dir)))
-    folders = train_kmer_runs(configs, frame, force=arguments.force or profile.dna_force)
+    force = arguments.force or profile.dna_force
+    folders = train_kmer_runs(profile.dna_configs(chosen), frame, force=force)
+    cnn_chosen = [e for e in profile.dna_cnn_experiments if e == arguments.experiment] if chosen else None
+    folders += train_cnn_runs(profile.dna_cnn_configs(cnn_chosen), frame, force=force)
     print(compare.dna_results(folders).drop(columns="run").round(2).to_string(index=False))
     print(f"run folders under {folders[0].parent}")
     return 0
@@ -795,7 +798,7 @@ def _dna(arguments: argparse.Namespace) -> int:
 
 def _add_dna(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "dna", help="classify the six experiments from the DNA barcode alone (beyond the paper; metadata only)"
+        "dna", help="classify the experiments from the DNA barcode alone: k-mer classifier and CNN (beyond the paper)"
     )
     _profile_option(parser)  # its split (notebook 03) and its dna_ settings
     parser.add_argument("--experiment", help="one experiment only (default: the profile's dna_experiments)")

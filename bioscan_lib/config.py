@@ -189,6 +189,30 @@ class KmerConfig:
         return run_path(self.output_dir, self.run_name, DNA_RUNS_FOLDER)
 
 
+@dataclass
+class BarcodeCnnConfig(EngineConfig):
+    """The CNN baseline of the BIOSCAN-5M DNA task on one-hot barcodes (660 x 5), trained by the engine: the engine's
+    settings, with the defaults changed where barcodes differ (no pretrained weights, a short schedule)."""
+
+    model: str = _option("barcode_cnn", "the CNN baseline (three convolutions, a 500-unit layer)")
+    pretrained: bool = _option(False, "no pretrained weights exist for the CNN baseline")
+    epochs: int = _option(20, "epochs")
+    batch_size: int = _option(64, "batch size per process")
+    lr: float = _option(0.01, "learning rate")
+    lr_milestones: list[int] = _option([15, 18], "epochs at which the learning rate is multiplied by lr_gamma")
+    workers: int = _option(0, "data-loading worker processes (the one-hot barcodes are made in memory)")
+
+    @property
+    def method(self) -> str:
+        """What the classifier is, in words."""
+        return "CNN on one-hot barcodes"
+
+    @property
+    def run_folder(self) -> Path:
+        """`<output_dir>/dna_runs/<run name>`."""
+        return run_path(self.output_dir, self.run_name, DNA_RUNS_FOLDER)
+
+
 def dna_configs(
     profile: str, output_dir: str, seed: int, experiments: list[str], settings: dict[str, Any]
 ) -> list[KmerConfig]:
@@ -196,6 +220,15 @@ def dna_configs(
     where = f"DNA settings of profile {profile!r}"
     base = {"profile": profile, "output_dir": output_dir, "seed": seed, **settings}
     return [config_from({**base, "experiment": experiment}, where, KmerConfig) for experiment in experiments]
+
+
+def cnn_configs(
+    profile: str, output_dir: str, seed: int, experiments: list[str], epochs: int | None
+) -> list[BarcodeCnnConfig]:
+    """One BarcodeCnnConfig per experiment (what notebook 09 trains through the engine); `epochs` None: the default."""
+    base = {"profile": profile, "output_dir": output_dir, "seed": seed} | ({"epochs": epochs} if epochs else {})
+    where = f"DNA CNN settings of profile {profile!r}"
+    return [config_from({**base, "experiment": e}, where, BarcodeCnnConfig) for e in experiments]
 
 
 @dataclass(frozen=True)
@@ -253,6 +286,8 @@ class Profile:
     dna_max_iter: int = 1000
     dna_unique_barcodes: bool = False
     dna_force: bool = False
+    dna_cnn_experiments: list[str] = field(default_factory=list)  # the CNN baseline's (trained by the engine)
+    dna_cnn_epochs: int | None = None  # None: BarcodeCnnConfig's
     # jobs through submitit (`--submit slurm|local`): the fields of core.cluster.Resources (gpus_per_node, partition, ...)
     cluster: dict[str, Any] = field(default_factory=dict)
 
@@ -276,6 +311,16 @@ class Profile:
         settings |= {"unique_barcodes": self.dna_unique_barcodes}
         chosen = self.dna_experiments if experiments is None else experiments
         return dna_configs(self.profile, self.output_dir, self.seed, chosen, settings)
+
+    def dna_cnn_configs(self, experiments: list[str] | None = None) -> list[BarcodeCnnConfig]:
+        """One BarcodeCnnConfig per experiment of `experiments` (default `dna_cnn_experiments`)."""
+        return cnn_configs(
+            self.profile,
+            self.output_dir,
+            self.seed,
+            self.dna_cnn_experiments if experiments is None else experiments,
+            self.dna_cnn_epochs,
+        )
 
     def generalization_run(self) -> str:
         """The run notebook 08 labels with: `run` if the profile names one, else its first training run."""

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from bioscan_lib.classify.test import PAPER_COLUMNS, published_table, read_test_metrics
-from bioscan_lib.config import KmerConfig, run_config
+from bioscan_lib.config import BarcodeCnnConfig, KmerConfig, run_config
 from bioscan_lib.core.figures import image_grid
 from bioscan_lib.core.paths import resolve_path
 from bioscan_lib.core.runs import PER_CLASS_CSV, PREDICTIONS_CSV, RunFolder
@@ -26,7 +26,9 @@ def dna_results(folders: list[Path]) -> pd.DataFrame:
     """One row per DNA run: experiment, source, the paper's columns and top-1 on unseen BINs (percent)."""
     rows = []
     for folder in folders:
-        config, scores = run_config(RunFolder(folder), KmerConfig), read_test_metrics(folder)
+        run = RunFolder(folder)
+        kind = KmerConfig if "kmer" in run.params else BarcodeCnnConfig
+        config, scores = run_config(run, kind), read_test_metrics(folder)
         row = {"experiment": config.experiment, "source": f"DNA: {config.method}", "run": folder.name}
         row |= {column: 100 * scores[column] for column in PAPER_COLUMNS}
         top1, samples = UNSEEN_COLUMNS
