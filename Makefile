@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 KERNEL := $(VENV)/share/jupyter/kernels/bioscan-repro/kernel.json
 RUN_FLAGS := $(if $(FORCE),--force) $(if $(ONLY),--only $(ONLY))
 
-.PHONY: setup sample reproduce test test-numerics lab bench imagemagick chromium notebooks clean-outputs constraints
+.PHONY: setup sample reproduce test test-numerics lab bench imagemagick blast chromium notebooks clean-outputs constraints
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,7 @@ test-numerics: sample
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-bench: sample imagemagick
+bench: sample imagemagick blast
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 # ImageMagick from Debian's packages: the published resize that benchmarks/bench_preprocess.py compares with.
@@ -55,6 +55,13 @@ imagemagick:
 	@convert -version 2>/dev/null | grep -q ImageMagick \
 		|| { $(SUDO) apt-get install -y imagemagick || { $(SUDO) apt-get update && $(SUDO) apt-get install -y imagemagick; }; } \
 		|| echo "ImageMagick not installed: the preprocessing benchmark will skip the published baseline"
+
+# BLAST from Debian's packages (ncbi-blast+): the baseline benchmarks/bench_barcodes.py compares the DNA classifier
+# with. Where it cannot be installed the benchmark skips that baseline with a message.
+blast:
+	@command -v blastn >/dev/null 2>&1 \
+		|| { $(SUDO) apt-get install -y ncbi-blast+ || { $(SUDO) apt-get update && $(SUDO) apt-get install -y ncbi-blast+; }; } \
+		|| echo "ncbi-blast+ not installed: the barcode benchmark will skip the BLAST baseline"
 
 # Chromium from Debian's packages: the browser that tests/test_report_browser.py opens the report in (through
 # Playwright, from the test extra). Where it cannot be installed the browser check is skipped with a message.

@@ -1,23 +1,42 @@
-"""Time the barcode reader on the full-scale metadata: base codes and k-mer counts of all 1,128,313 barcodes, beside
-scikit-learn's CountVectorizer on a slice of the same rows (scaled up), with the counts compared on that slice.
+"""Time the barcode reader and the k-mer classifier, each beside the baseline a user would pick instead.
 
-Usage: python benchmarks/bench_barcodes.py [--k 5] [--slice 20000] [--repeats 2]
+1. Base codes and k-mer counts of all 1,128,313 full-scale barcodes, beside scikit-learn's CountVectorizer on a
+   slice of the same rows (scaled up), the counts compared on that slice.
+2. The k-mer classifier of `large_insect_order` trained and tested on the full-scale metadata's split.
+3. On the sample's `large_insect_order` and `large_diptera_family` test splits: the k-mer classifier beside
+   BLAST's top hit (`blastn` against the train barcodes; `make blast` installs Debian's ncbi-blast+), accuracy and
+   seconds from one run. Without `blastn` that baseline is skipped with a message.
+
+Usage: python benchmarks/bench_barcodes.py [--k 5] [--slice 20000] [--repeats 2] [--skip-full-scale-classifier]
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
+import tempfile
 import time
+import warnings
+from pathlib import Path
 
 import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 
+from bioscan_lib.config import DEFAULT_SEED, KmerConfig
 from bioscan_lib.data import barcodes
-from bioscan_lib.data.bioscan1m import BARCODE_COLUMN
-from bioscan_lib.sample.release import full_scale_metadata
+from bioscan_lib.data.bioscan1m import BARCODE_COLUMN, BUDGETS
+from bioscan_lib.dna import kmer
+from bioscan_lib.dna.data import barcode_split
+from bioscan_lib.sample import DEFAULT_RECORDS
+from bioscan_lib.sample.release import full_scale_metadata, synthetic_metadata
+from bioscan_lib.split import rules as split
 
 TARGET_SECONDS = 10.0
 TARGET_RATIO = 20.0
+CLASSIFIER_TARGET_SECONDS = 180.0
+BLAST_TARGET_RATIO = 10.0
+BLAST_EXPERIMENTS = ("large_insect_order", "large_diptera_family")
 
 
 def best_time(function, repeats: int):
@@ -35,10 +54,109 @@ def count_vectorizer(reads: list[str], k: int) -> np.ndarray:
     vectorizer = CountVectorizer(analyzer="char", ngram_range=(k, k), lowercase=False)
     counted = vectorizer.fit_transform(reads).tocsc()
     dense = np.zeros((len(reads), 4**k), dtype=np.int64)
-    for column, kmer in enumerate(barcodes.kmer_names(k)):
-        if kmer in vectorizer.vocabulary_:
-            dense[:, column] = counted[:, vectorizer.vocabulary_[kmer]].toarray().ravel()
+    for column, name in enumerate(barcodes.kmer_names(k)):
+        if name in vectorizer.vocabulary_:
+            dense[:, column] = counted[:, vectorizer.vocabulary_[name]].toarray().ravel()
     return dense
+
+
+def classifier_time(frame, experiment: str) -> tuple[float, float]:
+    """Seconds to fit the k-mer classifier of one experiment on `frame`'s train split and score its test split (what
+    BLAST's database and search do; the run folder's tables and figures are not counted), and its test top-1."""
+    config = KmerConfig(experiment=experiment, profile="bench")
+    classes = split.class_list(frame, experiment)["class"].astype(str).tolist()
+    train, test = (barcode_split(frame, classes, experiment, name) for name in ("train", "test"))
+    start = time.perf_counter()
+    scaler, model = kmer.fit(config, train, len(classes))
+    predicted = kmer.scores(scaler, model, test[BARCODE_COLUMN], config.kmer).argmax(axis=1)
+    return time.perf_counter() - start, float(np.mean(predicted == test["label"].to_numpy()))
+
+
+def _fasta(rows, path: Path) -> None:
+    """The rows' cleaned barcodes as FASTA, named by row number (a read with no base is left out)."""
+    with open(path, "w") as handle:
+        for number, read in enumerate(barcodes.clean(rows[BARCODE_COLUMN]).to_pylist()):
+            if read.strip("N-"):
+                handle.write(f">{number}\n{read}\n")
+
+
+def blast_top_hit(frame, experiment: str, folder: Path) -> tuple[float, float]:
+    """Seconds and test top-1 of BLAST's best hit among the train barcodes (no hit counts as wrong)."""
+    classes = split.class_list(frame, experiment)["class"].astype(str).tolist()
+    train, test = (barcode_split(frame, classes, experiment, name) for name in ("train", "test"))
+    start = time.perf_counter()
+    _fasta(train, folder / "train.fa")
+    _fasta(test, folder / "test.fa")
+    subprocess.run(
+        ["makeblastdb", "-in", "train.fa", "-dbtype", "nucl", "-out", "train"],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
+    found = subprocess.run(
+        [
+            "blastn",
+            "-query",
+            "test.fa",
+            "-db",
+            "train",
+            "-max_target_seqs",
+            "1",
+            "-outfmt",
+            "6 qseqid sseqid bitscore",
+            "-num_threads",
+            "2",
+        ],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    seconds = time.perf_counter() - start
+    best = {}
+    for line in found.splitlines():
+        query, subject, score = line.split("\t")
+        if float(score) > best.get(int(query), (None, -1.0))[1]:
+            best[int(query)] = (int(subject), float(score))
+    predicted = np.array([train["label"].iloc[best[i][0]] if i in best else -1 for i in range(len(test))])
+    return seconds, float(np.mean(predicted == test["label"].to_numpy()))
+
+
+def compare_with_blast(repeats: int) -> None:
+    """The k-mer classifier and BLAST's top hit on the sample's two Large test splits, best of `repeats`."""
+    if not shutil.which("blastn"):
+        print("BLAST: blastn not found (`make blast` installs ncbi-blast+); the BLAST baseline is skipped")
+        return
+    frame = synthetic_metadata(DEFAULT_RECORDS, DEFAULT_SEED)
+    for experiment in BLAST_EXPERIMENTS:
+        suite, top1 = min(classifier_time(frame, experiment) for _ in range(repeats))
+        with tempfile.TemporaryDirectory() as folder:
+            blast, blast_top1 = min(blast_top_hit(frame, experiment, Path(folder)) for _ in range(repeats))
+        print(
+            f"sample {experiment}: k-mer classifier top-1 {top1:.4f} in {suite:.2f} s (fit and test); "
+            f"BLAST top hit {blast_top1:.4f} in {blast:.2f} s; {blast / suite:.1f}x faster "
+            f"(target >= {BLAST_TARGET_RATIO:g}x at equal or better accuracy)"
+        )
+
+
+def full_scale_classifier(frame) -> None:
+    """The large_insect_order k-mer classifier on the full-scale metadata's split (made here), run folder included."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", split.SplitBudgetWarning)
+        splits = split.make_splits(frame, DEFAULT_SEED, BUDGETS["medium"], BUDGETS["small"])
+    experiment = "large_insect_order"
+    classes = split.class_list(splits, experiment)["class"].astype(str).tolist()
+    with tempfile.TemporaryDirectory() as folder:
+        config = KmerConfig(experiment=experiment, output_dir=folder, profile="bench")
+        start = time.perf_counter()
+        result = kmer.train_and_test(config, splits, classes)
+        seconds = time.perf_counter() - start
+    train = int((splits[experiment] == "train").sum())
+    print(
+        f"full-scale {experiment}: fit on {train:,} barcodes, test on {int(result['samples']):,}, run folder "
+        f"written, in {seconds:.1f} s (target < {CLASSIFIER_TARGET_SECONDS:g} s); top-1 {result['top1']:.4f}, "
+        f"on unseen BINs {result['top1_unseen_bins']:.4f}"
+    )
 
 
 def main() -> None:
@@ -46,8 +164,11 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--slice", type=int, default=20_000, help="rows CountVectorizer counts (default %(default)s)")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--skip-full-scale-classifier", action="store_true")
     args = parser.parse_args()
-    reads = full_scale_metadata()[BARCODE_COLUMN]
+    compare_with_blast(max(args.repeats, 3))
+    frame = full_scale_metadata()
+    reads = frame[BARCODE_COLUMN]
     print(f"{len(reads):,} barcodes, k = {args.k}")
 
     coding, codes = best_time(lambda: barcodes.base_codes(reads), args.repeats)
@@ -67,6 +188,8 @@ def main() -> None:
         f"(cleaning not counted)"
     )
     print(f"ratio: {baseline / suite:.1f}x (target >= {TARGET_RATIO:g}x); counts equal on the slice: {equal}")
+    if not args.skip_full_scale_classifier:
+        full_scale_classifier(frame)
 
 
 if __name__ == "__main__":

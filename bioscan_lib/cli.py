@@ -774,6 +774,38 @@ def _add_sample(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_sample)
 
 
+# 09 DNA barcodes --------------------------------------------------------------------------------------------------------
+
+
+def _dna(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.config import read_profile
+    from bioscan_lib.core.paths import resolve_path
+    from bioscan_lib.dna import compare
+    from bioscan_lib.dna.train import train_cnn_runs, train_kmer_runs
+    from bioscan_lib.split import rules
+
+    profile = read_profile(arguments.profile)
+    chosen = [arguments.experiment] if arguments.experiment else None
+    frame = rules.read_split(rules.split_folder(resolve_path(profile.output_dir)))
+    force = arguments.force or profile.dna_force
+    folders = train_kmer_runs(profile.dna_configs(chosen), frame, force=force)
+    cnn_chosen = [e for e in profile.dna_cnn_experiments if e == arguments.experiment] if chosen else None
+    folders += train_cnn_runs(profile.dna_cnn_configs(cnn_chosen), frame, force=force)
+    print(compare.dna_results(folders).drop(columns="run").round(2).to_string(index=False))
+    print(f"run folders under {folders[0].parent}")
+    return 0
+
+
+def _add_dna(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "dna", help="classify the experiments from the DNA barcode alone: k-mer classifier and CNN (beyond the paper)"
+    )
+    _profile_option(parser)  # its split (notebook 03) and its dna_ settings
+    parser.add_argument("--experiment", help="one experiment only (default: the profile's dna_experiments)")
+    parser.add_argument("--force", action="store_true", help="train again runs that are up to date")
+    parser.set_defaults(handler=_dna)
+
+
 SUBCOMMANDS = (
     _add_pipeline,
     _add_sample,
@@ -786,6 +818,7 @@ SUBCOMMANDS = (
     _add_checkpoints,
     _add_sweep,
     _add_predict,
+    _add_dna,
 )
 
 

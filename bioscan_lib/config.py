@@ -17,9 +17,9 @@ from typing import Any
 import yaml
 
 from bioscan_lib.core.paths import project_root, resolve_path
-from bioscan_lib.core.runs import PARAMS_FILE, RESTORE, RunFolder, RunFolderError, run_path
+from bioscan_lib.core.runs import DNA_RUNS_FOLDER, PARAMS_FILE, RESTORE, RunFolder, RunFolderError, run_path
 from bioscan_lib.data import DEFAULT_RELEASE, RELEASES
-from bioscan_lib.data.bioscan1m import DATASET_FOLDER, IMAGES_FOLDER
+from bioscan_lib.data.bioscan1m import DATASET_FOLDER, EXPERIMENTS, IMAGES_FOLDER
 
 LOSSES = ("ce", "focal")
 DEFAULT_SEED = 2023  # every seeded step: the sample, the splits, training
@@ -148,6 +148,89 @@ TRANSFORM_FIELDS = ("image_size", "crop_size", "normalize")  # a run's test tran
 PUBLISHED_TRANSFORM = {key: getattr(TrainConfig(), key) for key in TRANSFORM_FIELDS}  # resize 256, crop 224, raw
 
 
+@dataclass
+class KmerConfig:
+    """A k-mer barcode classifier's run (notebook 09): the k-mer frequencies of the cleaned barcode into a
+    multinomial logistic regression. It has no image and no engine settings."""
+
+    experiment: str = _option("large_insect_order", "experiment (split column), e.g. large_diptera_family")
+    seed: int = _option(DEFAULT_SEED, "seed of the solver")
+    profile: str = _option("paper", "profile the run belongs to")
+    output_dir: str = _option("outputs/paper", "profile output folder (holds split/ and dna_runs/)")
+    kmer: int = _option(5, "k-mer length (1-8; 4**k features)")
+    regularization: float = _option(1.0, "inverse L2 strength C of the logistic regression")
+    max_iter: int = _option(1000, "most solver iterations")
+    unique_barcodes: bool = _option(False, "train on each distinct barcode once (BIOSCAN-5M's protocol)")
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.experiment in EXPERIMENTS, f"experiment {self.experiment!r}: one of {', '.join(EXPERIMENTS)}"),
+            (1 <= self.kmer <= 8, f"dna_kmer {self.kmer}: from 1 to 8"),
+            (_finite(self.regularization) and self.regularization > 0, "dna_regularization: a number above 0"),
+            (self.max_iter >= 1, f"dna_max_iter {self.max_iter}: 1 or more"),
+        ]
+        problems = [message for passed, message in checks if not passed]
+        if problems:
+            raise ValueError(problems[0])
+
+    @property
+    def method(self) -> str:
+        """What the classifier is, in words."""
+        return f"{self.kmer}-mer frequencies, logistic regression"
+
+    @property
+    def run_name(self) -> str:
+        """`<experiment>_kmer<k>_linear_s<seed>`, the run's folder name."""
+        return f"{self.experiment}_kmer{self.kmer}_linear_s{self.seed}"
+
+    @property
+    def run_folder(self) -> Path:
+        """`<output_dir>/dna_runs/<run name>`."""
+        return run_path(self.output_dir, self.run_name, DNA_RUNS_FOLDER)
+
+
+@dataclass
+class BarcodeCnnConfig(EngineConfig):
+    """The CNN baseline of the BIOSCAN-5M DNA task on one-hot barcodes (660 x 5), trained by the engine: the engine's
+    settings, with the defaults changed where barcodes differ (no pretrained weights, a short schedule)."""
+
+    model: str = _option("barcode_cnn", "the CNN baseline (three convolutions, a 500-unit layer)")
+    pretrained: bool = _option(False, "no pretrained weights exist for the CNN baseline")
+    epochs: int = _option(20, "epochs")
+    batch_size: int = _option(64, "batch size per process")
+    lr: float = _option(0.01, "learning rate")
+    lr_milestones: list[int] = _option([15, 18], "epochs at which the learning rate is multiplied by lr_gamma")
+    workers: int = _option(0, "data-loading worker processes (the one-hot barcodes are made in memory)")
+
+    @property
+    def method(self) -> str:
+        """What the classifier is, in words."""
+        return "CNN on one-hot barcodes"
+
+    @property
+    def run_folder(self) -> Path:
+        """`<output_dir>/dna_runs/<run name>`."""
+        return run_path(self.output_dir, self.run_name, DNA_RUNS_FOLDER)
+
+
+def dna_configs(
+    profile: str, output_dir: str, seed: int, experiments: list[str], settings: dict[str, Any]
+) -> list[KmerConfig]:
+    """One KmerConfig per experiment: what notebook 09 and `bioscan-repro dna` train (`settings` are its fields)."""
+    where = f"DNA settings of profile {profile!r}"
+    base = {"profile": profile, "output_dir": output_dir, "seed": seed, **settings}
+    return [config_from({**base, "experiment": experiment}, where, KmerConfig) for experiment in experiments]
+
+
+def cnn_configs(
+    profile: str, output_dir: str, seed: int, experiments: list[str], epochs: int | None
+) -> list[BarcodeCnnConfig]:
+    """One BarcodeCnnConfig per experiment (what notebook 09 trains through the engine); `epochs` None: the default."""
+    base = {"profile": profile, "output_dir": output_dir, "seed": seed} | ({"epochs": epochs} if epochs else {})
+    where = f"DNA CNN settings of profile {profile!r}"
+    return [config_from({**base, "experiment": e}, where, BarcodeCnnConfig) for e in experiments]
+
+
 @dataclass(frozen=True)
 class Profile:
     """The parameters of `params/<profile>.yaml`, as papermill passes them to the notebooks declaring them."""
@@ -196,6 +279,15 @@ class Profile:
     study_conditions: bool = False  # sample: trace the held-out drop to the imaging settings (notebook 08)
     top_k: int = 3
     gallery_count: int = 12
+    # 09 DNA barcodes (beyond the paper): the k-mer classifier's settings, KmerConfig's fields
+    dna_experiments: list[str] = field(default_factory=lambda: list(EXPERIMENTS))
+    dna_kmer: int = 5
+    dna_regularization: float = 1.0
+    dna_max_iter: int = 1000
+    dna_unique_barcodes: bool = False
+    dna_force: bool = False
+    dna_cnn_experiments: list[str] = field(default_factory=list)  # the CNN baseline's (trained by the engine)
+    dna_cnn_epochs: int | None = None  # None: BarcodeCnnConfig's
     # jobs through submitit (`--submit slurm|local`): the fields of core.cluster.Resources (gpus_per_node, partition, ...)
     cluster: dict[str, Any] = field(default_factory=dict)
 
@@ -212,6 +304,23 @@ class Profile:
             config_from({**self.train_settings(experiment), **changes}, f"profile {self.profile!r}")
             for experiment in self.train_experiments
         ]
+
+    def dna_configs(self, experiments: list[str] | None = None) -> list[KmerConfig]:
+        """One KmerConfig per experiment of `experiments` (default `dna_experiments`, what notebook 09 trains)."""
+        settings = {"kmer": self.dna_kmer, "regularization": self.dna_regularization, "max_iter": self.dna_max_iter}
+        settings |= {"unique_barcodes": self.dna_unique_barcodes}
+        chosen = self.dna_experiments if experiments is None else experiments
+        return dna_configs(self.profile, self.output_dir, self.seed, chosen, settings)
+
+    def dna_cnn_configs(self, experiments: list[str] | None = None) -> list[BarcodeCnnConfig]:
+        """One BarcodeCnnConfig per experiment of `experiments` (default `dna_cnn_experiments`)."""
+        return cnn_configs(
+            self.profile,
+            self.output_dir,
+            self.seed,
+            self.dna_cnn_experiments if experiments is None else experiments,
+            self.dna_cnn_epochs,
+        )
 
     def generalization_run(self) -> str:
         """The run notebook 08 labels with: `run` if the profile names one, else its first training run."""

@@ -15,7 +15,7 @@ from bioscan_lib.dataset.outputs import CLASS_DISTRIBUTION, DATASET_STATISTICS
 
 def test_every_stage_registers_its_subcommand() -> None:
     commands = cli.build_parser()._subparsers._group_actions[0].choices
-    assert {"reproduce", "prepare", "sample", "statistics"} <= set(commands)
+    assert {"reproduce", "prepare", "sample", "statistics", "dna"} <= set(commands)
 
 
 def test_stats_writes_tables_and_figures(small_sample: Path, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from bioscan_lib.core import paths
 from bioscan_lib.core.outputs import FIGURES_FOLDER, Output
 from bioscan_lib.core.paths import project_root
 from bioscan_lib.dataset import outputs as dataset_outputs
+from bioscan_lib.dna import outputs as dna_outputs
 from bioscan_lib.download import outputs as download_outputs
 from bioscan_lib.preprocess import outputs as preprocess_outputs
 from bioscan_lib.report import render as report
@@ -66,7 +67,7 @@ def test_html_is_self_contained_and_markdown_links_figures(run_outputs: Path) ->
     assert markdown.index("Dataset statistics") < markdown.index("Data splits")
 
 
-STAGE_OUTPUTS = (download_outputs, dataset_outputs, split_outputs, preprocess_outputs, classify_outputs)
+STAGE_OUTPUTS = (download_outputs, dataset_outputs, split_outputs, preprocess_outputs, classify_outputs, dna_outputs)
 
 
 def saved_outputs(notebook: Path) -> tuple[set[Output], list[str]]:

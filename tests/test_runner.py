@@ -10,12 +10,14 @@ import time
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 import yaml
 
 from bioscan_lib import config
 from bioscan_lib.core import paths
 from bioscan_lib.core.paths import project_root
+from bioscan_lib.dna.outputs import DNA_RESULTS
 from bioscan_lib.report import runner
 from bioscan_lib.split.outputs import SPLIT_SIZES
 
@@ -174,7 +176,7 @@ def test_no_network_and_nothing_downloaded_fails_at_once(suite: Path, monkeypatc
     assert "bioscan-repro download --root <folder> --extract cropped_256.zip" in run.outcomes[0].reason
 
 
-def test_with_metadata_only_02_to_04_run_and_the_rest_say_what_is_missing(
+def test_with_metadata_only_02_to_04_and_09_run_and_the_rest_say_what_is_missing(
     small_sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The cheapest way in: the metadata TSV alone, no photographs, no network."""
@@ -190,7 +192,8 @@ def test_with_metadata_only_02_to_04_run_and_the_rest_say_what_is_missing(
     monkeypatch.setattr(runner, "_reachable", lambda url: False)
     run = runner.execute_profile("metadata")
     status = {o.notebook[:2]: (o.status, o.reason) for o in run.outcomes}
-    assert {number: status[number][0] for number in ("02", "03", "04")} == dict.fromkeys(("02", "03", "04"), "executed")
+    ran = ("02", "03", "04", "09")
+    assert {number: status[number][0] for number in ran} == dict.fromkeys(ran, "executed"), status
     assert status["01"][0] == "skipped" and "no network" in status["01"][1]
     assert status["05"] == ("skipped", "skip_notebooks of profile 'metadata'")
     assert status["06"][0] == "skipped" and "cropped_256" in status["06"][1]
@@ -199,6 +202,7 @@ def test_with_metadata_only_02_to_04_run_and_the_rest_say_what_is_missing(
     executed = (run.out_dir / "notebooks" / "02_dataset_statistics.ipynb").read_text()
     assert "image package not found" in executed and "--extract original_256.zip" in executed
     assert SPLIT_SIZES.path(run.out_dir).is_file()
+    assert len(pd.read_csv(DNA_RESULTS.path(run.out_dir))) > 6, "the DNA rows and Table 3's, no image rows"
 
 
 def test_the_paper_profile_trains_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -210,7 +214,7 @@ def test_the_paper_profile_trains_only_when_asked(tmp_path: Path, monkeypatch: p
     )
     overrides = {"output_dir": str(tmp_path / "paper")}
     runner.execute_profile("paper", overrides=overrides)
-    assert executed == ["01", "02", "03", "04", "07"]
+    assert executed == ["01", "02", "03", "04", "07", "09"]
     executed.clear()
     runner.execute_profile("paper", only=["06"], overrides=overrides)
     assert executed == ["06"]

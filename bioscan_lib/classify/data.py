@@ -37,13 +37,17 @@ def _to_tensor(normalize: bool) -> list:
     return steps + [v2.Normalize(IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)] if normalize else steps
 
 
-def split_records(split_frame: pd.DataFrame, classes: pd.DataFrame, experiment: str, split: str) -> pd.DataFrame:
-    """The rows of one split of an experiment: image_file, chunk_number and label (the class's index)."""
+def split_records(
+    split_frame: pd.DataFrame, classes: pd.DataFrame, experiment: str, split: str, columns: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """The rows of one split of an experiment: image_file, chunk_number, any other `columns` and label (the class's
+    index)."""
     if split not in SPLITS:
         raise ValueError(f"Unknown split {split!r}; the splits are {', '.join(SPLITS)}.")
     if experiment not in split_frame.columns:
         raise ValueError(f"The split table has no column {experiment!r}; make the splits first (notebook 03).")
-    rows = split_frame.loc[split_frame[experiment] == split, ["image_file", "chunk_number", label_column(experiment)]]
+    chosen = split_frame[experiment] == split
+    rows = split_frame.loc[chosen, ["image_file", "chunk_number", *columns, label_column(experiment)]]
     lookup = dict(zip(classes["class"].astype(str), classes["index"].astype(int)))
     names = rows.pop(label_column(experiment)).astype(str)
     unknown = sorted(set(names) - set(lookup))

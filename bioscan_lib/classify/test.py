@@ -117,14 +117,30 @@ def evaluate_run(
     model, best_epoch = load_best(folder, len(classes), runtime)
     datasets = build_datasets(config, ("validation", "test"))
     loaders = {split: _loader(dataset, config) for split, dataset in datasets.items()}
-    validation_logits, validation_labels = predict(model, loaders["validation"], runtime, progress, "validation")
+    validation = predict(model, loaders["validation"], runtime, progress, "validation")
     logits, labels = predict(model, loaders["test"], runtime, progress, "test")
+    records = pd.DataFrame({"image_file": datasets["test"].files, "chunk_number": datasets["test"].chunks})
+    extra = {"best_epoch": best_epoch}
+    return write_test_results(folder, classes, logits, labels, validation, records, extra, average_k_rule)
+
+
+def write_test_results(
+    folder: str | os.PathLike,
+    classes: list[str],
+    logits: np.ndarray,
+    labels: np.ndarray,
+    validation: tuple[np.ndarray, np.ndarray],
+    records: pd.DataFrame,
+    extra: dict[str, float] | None = None,
+    average_k_rule: str = AVERAGE_K_RULES[0],
+) -> dict[str, float]:
+    """Write a run's test results from its test and validation scores, whatever the input: metrics (JSON, CSV, with
+    `extra` beside them), per-class accuracy, confusion matrix, predictions (one row per record) and figures."""
+    folder = Path(folder)
     result = {
         "run": folder.name,
-        "best_epoch": best_epoch,
-        **metrics.classification_metrics(
-            logits, labels, validation_logits, validation_labels, average_k_rule=average_k_rule
-        ),
+        **(extra or {}),
+        **metrics.classification_metrics(logits, labels, *validation, average_k_rule=average_k_rule),
         "majority_top1": float(np.mean(labels == 0)),
     }
     write_text_atomic(folder / METRICS_JSON, json.dumps(result, indent=2) + "\n")
@@ -138,19 +154,20 @@ def evaluate_run(
         folder / CONFUSION_CSV,
         index=True,
     )
-    write_csv(prediction_table(datasets["test"], classes, logits, labels), folder / PREDICTIONS_CSV)
-    _save_figures(folder, config.experiment, table)
+    write_csv(prediction_table(records, classes, logits, labels), folder / PREDICTIONS_CSV)
+    _save_figures(folder, RunFolder(folder).params["experiment"], table)
     return result
 
 
-def prediction_table(dataset, classes: list[str], logits: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
-    """One row per test image: its file, chunk, true and predicted class, and the predicted class's probability."""
+def prediction_table(records: pd.DataFrame, classes: list[str], logits: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    """One row per test record: its image file, chunk, true and predicted class, and the predicted class's
+    probability."""
     probabilities = softmax(logits)
     predicted = logits.argmax(axis=1)
     return pd.DataFrame(
         {
-            "image_file": dataset.files,
-            "chunk_number": dataset.chunks,
+            "image_file": records["image_file"].to_numpy(),
+            "chunk_number": records["chunk_number"].to_numpy(),
             "true": [classes[i] for i in labels],
             "predicted": [classes[i] for i in predicted],
             "probability": probabilities[np.arange(len(predicted)), predicted],

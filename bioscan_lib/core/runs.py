@@ -15,7 +15,8 @@ from bioscan_lib.core.checkpoint_files import check_finite, load_checkpoint_file
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.paths import resolve_path
 
-RUNS_FOLDER = "runs"
+RUNS_FOLDER = "runs"  # image classifiers' runs (trained, imported)
+DNA_RUNS_FOLDER = "dna_runs"  # barcode classifiers' runs (notebook 09), apart so that image testing never meets them
 CHECKPOINT_LAST, CHECKPOINT_BEST = "last.pt", "best.pt"
 PARAMS_FILE, INFO_FILE, SUMMARY_FILE = "params.yaml", "run_info.json", "summary.csv"
 METRICS_JSON, METRICS_CSV = "test_metrics.json", "test_metrics.csv"
@@ -36,14 +37,14 @@ def checked_name(name: str, what: str = "run name") -> str:
     return name
 
 
-def runs_folder(output_dir: str | os.PathLike) -> Path:
-    """`<output_dir>/runs`, where a profile's run folders live."""
-    return resolve_path(output_dir) / RUNS_FOLDER
+def runs_folder(output_dir: str | os.PathLike, folder: str = RUNS_FOLDER) -> Path:
+    """`<output_dir>/runs` (or `dna_runs`), where a profile's run folders live."""
+    return resolve_path(output_dir) / folder
 
 
-def run_path(output_dir: str | os.PathLike, name: str) -> Path:
-    """`<output_dir>/runs/<name>`, refusing a name that would leave `runs/`."""
-    return runs_folder(output_dir) / checked_name(name)
+def run_path(output_dir: str | os.PathLike, name: str, folder: str = RUNS_FOLDER) -> Path:
+    """`<output_dir>/runs/<name>` (or under `dna_runs`), refusing a name that would leave that folder."""
+    return runs_folder(output_dir, folder) / checked_name(name)
 
 
 def inside_a_run(path: str | os.PathLike) -> Path | None:

@@ -113,23 +113,35 @@ def first_of_each_barcode(codes: np.ndarray) -> np.ndarray:
     return np.sort(np.unique(rows, return_index=True)[1])
 
 
+PROBLEMS = (  # what a read can hold beyond the stated cleaning, in the order the problem tables list them
+    "lower-case bases (read upper-cased)",
+    "IUPAC ambiguity codes (break k-mers)",
+    "empty or only Ns (no k-mer)",
+    f"longer than {LONGEST_PLAUSIBLE_READ:,} bases (cut at {BARCODE_SITES})",
+    "bytes that are no base, code or gap (break k-mers)",
+)
+
+
 def problems(reads: pd.Series, ids: pd.Series) -> pd.DataFrame:
-    """One row per read and problem: lower case, ambiguity codes, empty or all N, over 2,000 bases, other bytes."""
+    """One row per read and problem of `PROBLEMS` (problem, sample ID, the read's first 60 bytes)."""
     raw = reads.astype("string[pyarrow]").fillna("")
     upper = raw.str.upper()
-    checks = {
-        "lower-case bases (read upper-cased)": raw.str.contains("[acgtn]", regex=True),
-        "IUPAC ambiguity codes (break k-mers)": upper.str.contains(f"[{AMBIGUITY_CODES[:-1]}]", regex=True),
-        "empty or only Ns (no k-mer)": upper.str.fullmatch("N*"),
-        f"longer than {LONGEST_PLAUSIBLE_READ:,} bases (cut at {BARCODE_SITES})": raw.str.len()
-        > LONGEST_PLAUSIBLE_READ,
-        "bytes that are no base, code or gap (break k-mers)": upper.str.contains(
-            f"[^{BASES}{AMBIGUITY_CODES}-]", regex=True
-        ),
-    }
+    found = (
+        raw.str.contains("[acgtn]", regex=True),
+        upper.str.contains(f"[{AMBIGUITY_CODES[:-1]}]", regex=True),
+        upper.str.fullmatch("N*"),
+        raw.str.len() > LONGEST_PLAUSIBLE_READ,
+        upper.str.contains(f"[^{BASES}{AMBIGUITY_CODES}-]", regex=True),
+    )
     rows = [
-        pd.DataFrame({"problem": name, "sampleid": ids[found.to_numpy(bool)], "read": raw[found.to_numpy(bool)]})
-        for name, found in checks.items()
+        pd.DataFrame({"problem": name, "sampleid": ids[hit.to_numpy(bool)], "read": raw[hit.to_numpy(bool)]})
+        for name, hit in zip(PROBLEMS, found)
     ]
     table = pd.concat(rows, ignore_index=True)
     return table.assign(read=table["read"].str.slice(0, 60))
+
+
+def problem_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """Reads per problem of `PROBLEMS` (zero included) from a `problems` table."""
+    counts = table["problem"].value_counts().reindex(list(PROBLEMS), fill_value=0)
+    return counts.rename_axis("problem").reset_index(name="barcodes")

@@ -19,6 +19,7 @@ from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.outputs import FIGURES_FOLDER, NO_ROWS, TABLES_FOLDER, Figure, Output, Table
 from bioscan_lib.core.paths import resolve_path
 from bioscan_lib.dataset import outputs as dataset
+from bioscan_lib.dna import outputs as dna
 from bioscan_lib.download import outputs as download
 from bioscan_lib.preprocess import outputs as preprocess
 from bioscan_lib.report.runner import FAILED_SUFFIX
@@ -105,6 +106,14 @@ SECTIONS = (
         "08_generalization",
         (classify.GENERALIZATION_PREDICTIONS, classify.GENERALIZATION_SCORES, classify.GENERALIZATION_CONDITIONS),
         (classify.GENERALIZATION_GALLERY,),
+    ),
+    Section(
+        "Beyond the paper: DNA barcodes classified on the six experiments, beside the photographs",
+        "09_dna_barcodes",
+        (dna.DNA_RESULTS, dna.DNA_AGREEMENT, dna.DNA_PROBLEM_COUNTS, dna.DNA_PROBLEM_ROWS, dna.DNA_MISSING_BARCODES),
+        (dna.DNA_PER_CLASS, dna.DNA_GALLERY),
+        "Not a result of the BIOSCAN-1M paper, which classifies photographs only: the same splits, classes and "
+        "metrics, with the barcode as input. The published row beside them is Table 3's ViT-B/16 on images.",
     ),
 )
 SAMPLE_BANNER = (

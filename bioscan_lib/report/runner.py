@@ -215,6 +215,7 @@ INPUTS: dict[str, tuple[Callable[[dict[str, Any]], str], ...]] = {
     "06_train": (_training_package_missing,),
     "07_test": (_nothing_to_test,),
     "08_generalization": (_nothing_to_label,),
+    "09_dna_barcodes": (_metadata_missing, _split_missing),
 }
 
 

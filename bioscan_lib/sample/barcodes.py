@@ -19,6 +19,7 @@ CODON_POSITION_RATES = (0.55, 0.2, 2.25)  # relative rates at codon positions 1,
 # uncorrected distances fall where insect COI has them: within a BIN under 2 %, congeneric species 4-12 %,
 # confamilial genera 12-20 %, orders 20-30 % (tests/test_sample_barcodes.py measures them).
 BRANCH_LENGTHS = {"order": 0.09, "family": 0.06, "genus": 0.075, "species": 0.032, "bin": 0.012, "specimen": 0.0035}
+AMBIGUOUS_SHARE, LOWER_CASE_SHARE, FAILED_SHARE = 0.01, 0.003, 0.002  # reads with IUPAC codes, lower case, only Ns
 SPECIMEN_CHUNK = 1 << 17  # rows evolved at once at the specimen rank (memory, not bytes: the draws are in row order)
 _SCALE = 1 << 16
 
@@ -88,7 +89,8 @@ def _scatter(reads: np.ndarray, rows: np.ndarray, per_row: int, values: bytes, r
 
 
 def _as_reads(reads: np.ndarray, rng: np.random.Generator) -> pa.Array:
-    """Sequencer reads: some Ns and gaps, 80 % of full barcode length, the rest shorter or longer."""
+    """Sequencer reads: some Ns and gaps, 80 % of full barcode length, the rest shorter or longer; a few with
+    ambiguity codes, in lower case, or failed (only Ns), as the release has."""
     rows = len(reads)
     everyone = np.arange(rows)
     _scatter(reads, everyone[rng.random(rows) < 0.08], 12, b"N", rng)
@@ -99,6 +101,9 @@ def _as_reads(reads: np.ndarray, rng: np.random.Generator) -> pa.Array:
         [BARCODE_LENGTH, rng.integers(400, BARCODE_LENGTH, rows)],
         rng.integers(BARCODE_LENGTH + 1, BARCODE_MAX_LENGTH + 1, rows),
     )
+    _scatter(reads, everyone[rng.random(rows) < AMBIGUOUS_SHARE], 2, b"RYKMSW", rng)
+    reads[rng.random(rows) < LOWER_CASE_SHARE] |= 0x20  # a letter's lower case; a gap stays a gap
+    reads[rng.random(rows) < FAILED_SHARE] = ord("N")
     keep = np.arange(BARCODE_MAX_LENGTH)[None, :] < lengths[:, None]
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     return pa.LargeStringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(reads[keep]))

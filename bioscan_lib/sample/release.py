@@ -39,7 +39,7 @@ from bioscan_lib.sample.barcodes import evolved_barcodes
 from bioscan_lib.sample.photographs import DEFAULT_CONDITION, SHIFTED_CONDITION, draw_photo
 from bioscan_lib.split.rules import SplitBudgetWarning, make_splits
 
-SAMPLE_VERSION = "4"
+SAMPLE_VERSION = "5"
 MINIMUM_RECORDS = 200
 COPYRIGHT = {
     "copyright_license": "CreativeCommons - Attribution Non-Commercial Share-Alike",
