@@ -67,8 +67,8 @@ def classifier_time(frame, experiment: str) -> tuple[float, float]:
     classes = split.class_list(frame, experiment)["class"].astype(str).tolist()
     train, test = (barcode_split(frame, classes, experiment, name) for name in ("train", "test"))
     start = time.perf_counter()
-    scaler, model = kmer.fit(config, train, len(classes))
-    predicted = kmer.scores(scaler, model, test[BARCODE_COLUMN], config.kmer).argmax(axis=1)
+    scaler, model = kmer.fit(config, train, kmer.features(train[BARCODE_COLUMN], config.kmer), len(classes))
+    predicted = model(scaler.transform(kmer.features(test[BARCODE_COLUMN], config.kmer))).argmax(axis=1)
     return time.perf_counter() - start, float(np.mean(predicted == test["label"].to_numpy()))
 
 

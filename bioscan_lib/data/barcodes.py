@@ -122,6 +122,11 @@ PROBLEMS = (  # what a read can hold beyond the stated cleaning, in the order th
 )
 
 
+def without_bases(reads: pd.Series) -> np.ndarray:
+    """Per read, whether it is empty or only Ns (in either case): no k-mer, no one-hot base."""
+    return reads.astype("string[pyarrow]").fillna("").str.fullmatch("[Nn]*").to_numpy(bool)
+
+
 def problems(reads: pd.Series, ids: pd.Series) -> pd.DataFrame:
     """One row per read and problem of `PROBLEMS` (problem, sample ID, the read's first 60 bytes)."""
     raw = reads.astype("string[pyarrow]").fillna("")
@@ -129,7 +134,7 @@ def problems(reads: pd.Series, ids: pd.Series) -> pd.DataFrame:
     found = (
         raw.str.contains("[acgtn]", regex=True),
         upper.str.contains(f"[{AMBIGUITY_CODES[:-1]}]", regex=True),
-        upper.str.fullmatch("N*"),
+        pd.Series(without_bases(raw), index=raw.index),
         raw.str.len() > LONGEST_PLAUSIBLE_READ,
         upper.str.contains(f"[^{BASES}{AMBIGUITY_CODES}-]", regex=True),
     )

@@ -8,6 +8,7 @@ import pandas as pd
 
 from bioscan_lib.classify.data import split_records
 from bioscan_lib.classify.metrics import micro_topk
+from bioscan_lib.data.barcodes import without_bases
 from bioscan_lib.data.bioscan1m import BARCODE_COLUMN, BIN_COLUMN
 from bioscan_lib.split.rules import SPLITS
 
@@ -32,7 +33,7 @@ def unseen_bin_scores(
 def missing_barcodes(split_frame: pd.DataFrame, experiments: list[str]) -> pd.DataFrame:
     """Per experiment and split, the specimens with no barcode (an empty read, or only Ns): classified by the
     model's prior alone, so counted here."""
-    empty = split_frame[BARCODE_COLUMN].astype("string[pyarrow]").fillna("").str.upper().str.fullmatch("N*")
+    empty = without_bases(split_frame[BARCODE_COLUMN])
     rows = []
     for experiment in experiments:
         for split in SPLITS:
@@ -42,7 +43,7 @@ def missing_barcodes(split_frame: pd.DataFrame, experiments: list[str]) -> pd.Da
                     "experiment": experiment,
                     "split": split,
                     "specimens": int(chosen.sum()),
-                    "without barcode": int((empty.to_numpy() & chosen).sum()),
+                    "without barcode": int((empty & chosen).sum()),
                 }
             )
     return pd.DataFrame(rows)

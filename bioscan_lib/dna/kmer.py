@@ -30,14 +30,16 @@ def features(reads: pd.Series, k: int) -> np.ndarray:
     return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
 
 
-def fit(config: KmerConfig, train: pd.DataFrame, classes: int) -> tuple[StandardScaler, LinearScores]:
-    """The scaler and the model fitted on the train split (each distinct barcode once if `unique_barcodes`)."""
+def fit(config: KmerConfig, train: pd.DataFrame, x: np.ndarray, classes: int) -> tuple[StandardScaler, LinearScores]:
+    """The scaler and the model fitted on the train split's features `x` (each distinct barcode once if
+    `unique_barcodes`)."""
+    labels = train["label"].to_numpy()
     if config.unique_barcodes:
-        train = train.iloc[barcodes.first_of_each_barcode(barcodes.base_codes(train[BARCODE_COLUMN]))]
-    x = features(train[BARCODE_COLUMN], config.kmer)
+        first = barcodes.first_of_each_barcode(barcodes.base_codes(train[BARCODE_COLUMN]))
+        x, labels = x[first], labels[first]
     scaler = StandardScaler().fit(x)
     model = LogisticRegression(C=config.regularization, max_iter=config.max_iter, random_state=config.seed)
-    model.fit(scaler.transform(x), train["label"].to_numpy())
+    model.fit(scaler.transform(x), labels)
     return scaler, _every_class(model, classes)
 
 
@@ -63,11 +65,6 @@ class LinearScores:
         return x @ self.coef.T + self.intercept
 
 
-def scores(scaler: StandardScaler, model: LinearScores, reads: pd.Series, k: int) -> np.ndarray:
-    """Class scores of reads."""
-    return model(scaler.transform(features(reads, k)))
-
-
 def _save_model(path: os.PathLike, scaler: StandardScaler, model: LinearScores, k: int) -> None:
     with atomic_path(path) as temporary, open(temporary, "wb") as handle:
         np.savez(handle, mean=scaler.mean_, scale=scaler.scale_, coef=model.coef, intercept=model.intercept, k=k)
@@ -76,11 +73,12 @@ def _save_model(path: os.PathLike, scaler: StandardScaler, model: LinearScores, 
 def train_and_test(config: KmerConfig, split_frame: pd.DataFrame, classes: list[str]) -> dict[str, float]:
     """Fit on the train split, test on the test split (average-k from validation); write the run folder."""
     data = {split: barcode_split(split_frame, classes, config.experiment, split) for split in SPLITS}
-    scaler, model = fit(config, data["train"], len(classes))
+    x = {split: features(rows[BARCODE_COLUMN], config.kmer) for split, rows in data.items()}
+    scaler, model = fit(config, data["train"], x["train"], len(classes))
     folder = config.run_folder
     folder.mkdir(parents=True, exist_ok=True)
     _save_model(folder / MODEL_FILE, scaler, model, config.kmer)
-    logits = {split: scores(scaler, model, rows[BARCODE_COLUMN], config.kmer) for split, rows in data.items()}
+    logits = {split: model(scaler.transform(values)) for split, values in x.items()}
     info = {
         "classes": classes,
         "samples": {split: len(rows) for split, rows in data.items()},

@@ -17,33 +17,29 @@ from bioscan_lib.dna import cnn, kmer
 from bioscan_lib.split.rules import SPLIT_FILE_NAME, read_class_list, split_folder
 
 
-def _up_to_date(config: KmerConfig, split_tsv: Path) -> bool:
-    """Whether the run folder holds this configuration's test results, newer than the split."""
+def _up_to_date(config: KmerConfig | BarcodeCnnConfig, split_tsv: Path, inputs: tuple[str, ...] = ()) -> bool:
+    """Whether the run folder holds this configuration's test results, newer than the split and the run's `inputs`
+    (its best checkpoint, for a trained network)."""
     run = RunFolder(config.run_folder)
     metrics = run.file(METRICS_JSON)
-    if not (run.is_run() and metrics.is_file()) or metrics.stat().st_mtime < split_tsv.stat().st_mtime:
+    sources = [split_tsv, *(run.file(name) for name in inputs)]
+    if not (run.is_run() and metrics.is_file() and all(source.is_file() for source in sources)):
         return False
-    return run.params == dataclasses.asdict(config)
-
-
-def _tested_after_training(folder: Path, split_tsv: Path) -> bool:
-    """Whether a run's test results are newer than its best checkpoint and the split."""
-    metrics, best = folder / METRICS_JSON, folder / CHECKPOINT_BEST
-    if not (metrics.is_file() and best.is_file()):
-        return False
-    return metrics.stat().st_mtime >= max(best.stat().st_mtime, split_tsv.stat().st_mtime)
+    newer = all(metrics.stat().st_mtime >= source.stat().st_mtime for source in sources)
+    return newer and run.params == dataclasses.asdict(config)
 
 
 def train_cnn_runs(
     configs: list[BarcodeCnnConfig], split_frame: pd.DataFrame, force: bool = False, progress: bool = True
 ) -> list[Path]:
-    """Train (resuming) and test the CNN baseline per configuration through the engine; with `force`, from scratch."""
+    """Train (resuming) and test the CNN baseline per configuration through the engine, skipping those up to date;
+    with `force`, from scratch."""
     folders = []
     for config in configs:
         split_dir = split_folder(resolve_path(config.output_dir))
         if force:
             shutil.rmtree(config.run_folder, ignore_errors=True)
-        if not _tested_after_training(config.run_folder, split_dir / SPLIT_FILE_NAME):
+        if not _up_to_date(config, split_dir / SPLIT_FILE_NAME, (CHECKPOINT_BEST,)):
             classes = read_class_list(split_dir, config.experiment)["class"].astype(str).tolist()
             cnn.train_and_test(config, split_frame, classes, progress)
         folders.append(config.run_folder)
