@@ -14,7 +14,7 @@ def per_class_accuracy(table: pd.DataFrame, title: str) -> Figure:
 
     `table` has columns class, test_samples, top1 and optionally published_top1 (fractions).
     """
-    figure, axes = plt.subplots(figsize=(max(6, 0.32 * len(table) + 2), 4))
+    figure, axes = plt.subplots(figsize=(max(6, 0.32 * len(table) + 2), 4.4), layout="constrained")
     positions = np.arange(len(table))
     width = 0.4 if "published_top1" in table else 0.8
     axes.bar(positions - (width / 2 if width < 0.8 else 0), 100 * table["top1"].fillna(0), width, label="this run")
@@ -29,7 +29,7 @@ def per_class_accuracy(table: pd.DataFrame, title: str) -> Figure:
     counts.set_ylabel("test samples (log scale)")
     bars, bar_labels = axes.get_legend_handles_labels()
     line, line_label = counts.get_legend_handles_labels()
-    axes.legend(bars + line, bar_labels + line_label, loc="lower left", fontsize=8)
+    figure.legend(bars + line, bar_labels + line_label, loc="outside upper center", ncols=3, fontsize=8, frameon=False)
     return figure
 
 

@@ -99,7 +99,7 @@ def per_class_figure(dna_folder: str | os.PathLike, image_folder: str | os.PathL
     """Per-class test top-1 of the DNA run and the image run, side by side."""
     dna = pd.read_csv(Path(dna_folder) / PER_CLASS_CSV)
     image = pd.read_csv(Path(image_folder) / PER_CLASS_CSV)
-    figure, axis = plt.subplots(figsize=(max(6, 0.35 * len(dna)), 4))
+    figure, axis = plt.subplots(figsize=(max(6, 0.35 * len(dna)), 4.4), layout="constrained")
     positions = np.arange(len(dna))
     axis.bar(positions - 0.2, dna["top1"], 0.4, label="DNA barcode")
     axis.bar(positions + 0.2, image.set_index("class").reindex(dna["class"])["top1"].to_numpy(), 0.4, label="image")
@@ -107,5 +107,5 @@ def per_class_figure(dna_folder: str | os.PathLike, image_folder: str | os.PathL
     axis.set_ylabel("test top-1")
     axis.set_ylim(0, 1.05)
     axis.set_title(title)
-    axis.legend(loc="lower left")
+    figure.legend(loc="outside upper center", ncols=2, frameon=False)
     return figure
