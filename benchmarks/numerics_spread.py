@@ -1,6 +1,6 @@
 """Retrain the sample under several numeric settings and print how far each kind of trained-model number moves.
 
-Each setting executes notebooks 06-08 headless (as `make reproduce` does) into its own output folder, sharing the
+Each setting executes notebooks 06-09 headless (as `make reproduce` does) into its own output folder, sharing the
 sample's splits, with environment variables or parameters that change the floating-point arithmetic the way another
 processor, thread count or library build would. The largest difference from the baseline setting, per kind of number,
 is the measured spread; `--write` records the baseline's numbers with tolerances of twice that spread (at least a
@@ -29,7 +29,7 @@ from bioscan_lib.report import numbers, runner
 
 PROFILE = "sample"
 STAGES_BEFORE = ["01", "02", "03", "04", "05"]
-STAGES = ["06", "07", "08"]
+STAGES = ["06", "07", "08", "09"]
 # name: (environment variables, profile parameters, torch.backends.mkldnn.enabled)
 SETTINGS: dict[str, tuple[dict[str, str], dict[str, object], bool]] = {
     "baseline": ({}, {}, True),
@@ -58,10 +58,12 @@ MINIMUM = {  # the smallest tolerance of a kind, for kinds that moved little or 
 }
 
 
-def run_names() -> tuple[list[str], str]:
-    """The training runs notebook 06 makes under the profile, and the run notebook 08 labels with."""
+def run_names() -> tuple[list[str], str, tuple[str, ...]]:
+    """The training runs notebook 06 makes under the profile, the run notebook 08 labels with, and notebook 09's CNN
+    runs."""
     parsed = read_profile(PROFILE)
-    return [config.run_name for config in parsed.train_configs()], parsed.generalization_run()
+    cnn = tuple(config.run_name for config in parsed.dna_cnn_configs())
+    return [config.run_name for config in parsed.train_configs()], parsed.generalization_run(), cnn
 
 
 def prepare_folder(folder: Path, split_dir: Path, mkldnn: bool) -> dict[str, str]:
@@ -78,7 +80,7 @@ def prepare_folder(folder: Path, split_dir: Path, mkldnn: bool) -> dict[str, str
 
 
 def measure(name: str, folder: Path, split_dir: Path, force: bool) -> dict[str, numbers.Number]:
-    """The trained-model numbers of one setting (executing notebooks 06-08 unless already measured)."""
+    """The trained-model numbers of one setting (executing notebooks 06-09 unless already measured)."""
     done = folder / "numbers.json"
     if done.is_file() and not force:
         return {k: numbers.Number(*v) for k, v in json.loads(done.read_text()).items()}
@@ -92,10 +94,9 @@ def measure(name: str, folder: Path, split_dir: Path, force: bool) -> dict[str, 
     finally:
         for key, value in before.items():
             os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
-    runs, heldout_run = run_names()
-    measured = numbers.trained_numbers(folder, runs, heldout_run)
+    measured = numbers.trained_numbers(folder, *run_names())
     done.write_text(json.dumps({k: [n.kind, n.value] for k, n in measured.items()}))
-    print(f"{name}: notebooks 06-08 in {time.perf_counter() - started:.0f} s", flush=True)
+    print(f"{name}: notebooks 06-09 in {time.perf_counter() - started:.0f} s", flush=True)
     return measured
 
 
@@ -161,7 +162,7 @@ def main() -> int:
         )
     if arguments.write:
         header = (
-            f"Trained-model numbers of the sample profile (notebooks 06-08), recorded from the '{baseline_name}' "
+            f"Trained-model numbers of the sample profile (notebooks 06-09), recorded from the '{baseline_name}' "
             f"setting\nby benchmarks/numerics_spread.py on {processor()} ({os.cpu_count()} cores), torch {__import__('torch').__version__}.\n"
             f"measured: the largest difference from '{baseline_name}' over the settings {', '.join(others)}.\n"
             f"allowed: {MARGIN:g} times measured, at least a minimum per kind, rounded up to two digits; null: not\n"

@@ -8,16 +8,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bioscan_lib.classify.outputs import GENERALIZATION_PREDICTIONS, GENERALIZATION_SCORES, PER_CLASS, TRAINING
+from bioscan_lib.classify.outputs import GENERALIZATION_PREDICTIONS, GENERALIZATION_SCORES
+from bioscan_lib.core.runs import DNA_RUNS_FOLDER, PER_CLASS_CSV, RUNS_FOLDER, SUMMARY_FILE
 from bioscan_lib.report import numbers
 from bioscan_lib.report.numbers import Number, Tolerance
 
 RUN = "large_insect_order_test_resnet_ce_s1"
+CNN_RUN = "large_insect_order_barcode_cnn_ce_s1"
 
 
-def write_run(out: Path, top1: float = 0.9, confusion_off: int = 1) -> Path:
+def write_run(out: Path, top1: float = 0.9, confusion_off: int = 1, runs: str = RUNS_FOLDER, run: str = RUN) -> Path:
     """A run's tables and files as notebooks 06-08 write them, with two classes and two held-out photographs."""
-    (out / "runs" / RUN).mkdir(parents=True, exist_ok=True)
+    folder = out / runs / run
+    folder.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(
         {
             "epoch": [1, 2],
@@ -28,16 +31,16 @@ def write_run(out: Path, top1: float = 0.9, confusion_off: int = 1) -> Path:
             "val_top1": [0.5, top1],
             "seconds": [3.0, 4.0],
         }
-    ).pipe(TRAINING.save, out, RUN)
+    ).to_csv(folder / SUMMARY_FILE, index=False)
     metrics = {
-        "run": RUN,
+        "run": run,
         "best_epoch": 2,
         "samples": 10.0,
         "top1": top1,
         "average_k1_threshold": 0.4,
         "majority_top1": 0.6,
     }
-    (out / "runs" / RUN / "test_metrics.json").write_text(json.dumps(metrics))
+    (folder / "test_metrics.json").write_text(json.dumps(metrics))
     pd.DataFrame(
         {
             "class": ["Diptera", "Hymenoptera"],
@@ -45,13 +48,13 @@ def write_run(out: Path, top1: float = 0.9, confusion_off: int = 1) -> Path:
             "test_samples": [6, 4],
             "top1": [1.0, (4 - confusion_off) / 4],
         }
-    ).pipe(PER_CLASS.save, out, RUN)
+    ).to_csv(folder / PER_CLASS_CSV, index=False)
     pd.DataFrame(
         [[6, 0], [confusion_off, 4 - confusion_off]],
         index=["Diptera", "Hymenoptera"],
         columns=["Diptera", "Hymenoptera"],
-    ).to_csv(out / "runs" / RUN / "confusion_matrix.csv")
-    (out / "runs" / RUN / "confidence_threshold.json").write_text(json.dumps({"threshold": 0.7}))
+    ).to_csv(folder / "confusion_matrix.csv")
+    (folder / "confidence_threshold.json").write_text(json.dumps({"threshold": 0.7}))
     pd.DataFrame(
         {"image_file": ["a.jpg", "b.jpg"], "label_1": ["Diptera", "Coleoptera"], "confidence": [0.9, 0.6]}
     ).pipe(GENERALIZATION_PREDICTIONS.save, out)
@@ -79,6 +82,14 @@ def test_every_trained_number_is_read_with_its_kind_and_deterministic_ones_are_l
     ]
     assert not [key for key in found if key.startswith("confusion") and key.endswith("Diptera/Diptera")]
     assert {number.kind for number in found.values()} <= set(numbers.KINDS)
+
+
+def test_a_barcode_cnn_run_is_read_from_the_dna_runs_folder(tmp_path: Path) -> None:
+    write_run(tmp_path, runs=DNA_RUNS_FOLDER, run=CNN_RUN, top1=0.97)
+    found = numbers.trained_numbers(write_run(tmp_path), [RUN], None, (CNN_RUN,))
+    assert found[f"test/{CNN_RUN}/top1"] == Number("test_accuracy", 0.97)
+    assert found[f"test/{RUN}/top1"] == Number("test_accuracy", 0.9)
+    assert found[f"curve/{CNN_RUN}/val_top1/2"] == Number("curve_accuracy", 0.97)
 
 
 def test_differences_are_absolute_and_a_share_for_labels() -> None:

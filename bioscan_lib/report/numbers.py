@@ -1,4 +1,4 @@
-"""A run's trained-model numbers, read back from what notebooks 06-08 wrote, and their check against recorded values.
+"""A run's trained-model numbers, read back from what notebooks 06-09 wrote, and their check against recorded values.
 
 Training is not bit-identical across processors, instruction sets, thread counts and library builds, so these numbers
 are compared within tolerances measured across such settings (`benchmarks/numerics_spread.py`), one per kind. A kind
@@ -18,7 +18,16 @@ import yaml
 
 from bioscan_lib.classify import outputs
 from bioscan_lib.core.files import write_text_atomic
-from bioscan_lib.core.runs import CONFUSION_CSV, METRICS_JSON, RUNS_FOLDER, THRESHOLD_FILE, RunFolder
+from bioscan_lib.core.runs import (
+    CONFUSION_CSV,
+    DNA_RUNS_FOLDER,
+    METRICS_JSON,
+    PER_CLASS_CSV,
+    RUNS_FOLDER,
+    SUMMARY_FILE,
+    THRESHOLD_FILE,
+    RunFolder,
+)
 
 KINDS = {
     "curve_accuracy": "learning-curve top-k accuracy of an epoch, absolute (share of samples)",
@@ -52,17 +61,17 @@ class Number:
     value: Value
 
 
-def run_numbers(out_dir: Path, run: str) -> dict[str, Number]:
-    """Learning curve, test metrics, per-class correct counts and confusion cells of one run."""
+def run_numbers(runs_folder: Path, run: str) -> dict[str, Number]:
+    """Learning curve, test metrics, per-class correct counts and confusion cells of one run in `runs_folder`."""
     numbers: dict[str, Number] = {}
-    curve = pd.read_csv(outputs.TRAINING.path(out_dir, run))
+    folder = RunFolder(runs_folder / run)
+    curve = pd.read_csv(folder.file(SUMMARY_FILE))
     for row in curve.to_dict("records"):
         for column, value in row.items():
             if column not in CURVE_SKIPPED:
                 kind = "curve_loss" if column.endswith("_loss") else "curve_accuracy"
                 numbers[f"curve/{run}/{column}/{int(row['epoch'])}"] = Number(kind, float(value))
-    folder = RunFolder(out_dir / RUNS_FOLDER / run)
-    metrics = folder.json(METRICS_JSON, "test the run first (notebook 07).")
+    metrics = folder.json(METRICS_JSON, "test the run first.")
     for name, value in metrics.items():
         if name not in TEST_SKIPPED:
             kind = (
@@ -73,7 +82,7 @@ def run_numbers(out_dir: Path, run: str) -> dict[str, Number]:
                 else "test_accuracy"
             )
             numbers[f"test/{run}/{name}"] = Number(kind, float(value))
-    per_class = pd.read_csv(outputs.PER_CLASS.path(out_dir, run))
+    per_class = pd.read_csv(folder.file(PER_CLASS_CSV))
     for row in per_class.to_dict("records"):
         if row["test_samples"]:
             correct = float(round(row["top1"] * row["test_samples"]))
@@ -104,12 +113,17 @@ def heldout_numbers(out_dir: Path, run: str) -> dict[str, Number]:
     return numbers
 
 
-def trained_numbers(out_dir: str | os.PathLike, runs: list[str], heldout_run: str | None = None) -> dict[str, Number]:
-    """Every trained-model number of `runs` (notebooks 06 and 07) and of `heldout_run` (notebook 08) under `out_dir`."""
+def trained_numbers(
+    out_dir: str | os.PathLike, runs: list[str], heldout_run: str | None = None, dna_runs: tuple[str, ...] = ()
+) -> dict[str, Number]:
+    """Every trained-model number of `runs` (notebooks 06 and 07), of `heldout_run` (notebook 08) and of the barcode
+    CNN's `dna_runs` (notebook 09) under `out_dir`."""
     out_dir = Path(out_dir)
     numbers: dict[str, Number] = {}
     for run in runs:
-        numbers.update(run_numbers(out_dir, run))
+        numbers.update(run_numbers(out_dir / RUNS_FOLDER, run))
+    for run in dna_runs:
+        numbers.update(run_numbers(out_dir / DNA_RUNS_FOLDER, run))
     if heldout_run:
         numbers.update(heldout_numbers(out_dir, heldout_run))
     return numbers
