@@ -12,6 +12,7 @@ import os
 import sys
 import types
 import typing
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -844,9 +845,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(command: str) -> None:
+    """Warnings print as one line naming the command, without the Python source line."""
+
+    def show(message: Warning | str, *_: object, **__: object) -> None:
+        print(f"bioscan-repro {command}: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; a known kind of bad input prints its message and exits with status 2."""
     arguments = build_parser().parse_args(argv)
+    _one_line_warnings(arguments.command)
     try:
         return int(arguments.handler(arguments) or 0)
     except (FileNotFoundError, ValueError) as error:

@@ -68,6 +68,7 @@ SECTIONS = (
             dataset.DIPTERA_FAMILY_COUNTS,
             dataset.BARCODE_LENGTH_SUMMARY,
             dataset.BIN_SIZE_DISTRIBUTION,
+            dataset.NAMES_UNDER_TWO_PARENTS,
         ),
         (
             dataset.CLASS_DISTRIBUTION,
