@@ -12,6 +12,7 @@ import os
 import sys
 import types
 import typing
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -406,29 +407,66 @@ def _add_preprocess(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(arguments: argparse.Namespace) -> int:
-    from bioscan_lib.classify.train import train
     from bioscan_lib.config import train_config
-    from bioscan_lib.engine import read_summary
 
     overrides = {
         f.name: getattr(arguments, f.name) for f in dataclasses.fields(TrainConfig) if f.metadata["command_line"]
     }
     profile = arguments.profile or (None if arguments.params else DEFAULT_PROFILE)
-    folder = train(train_config(profile, arguments.params, overrides), progress=not arguments.quiet)
+    config = train_config(profile, arguments.params, overrides)
+    _check_milestones(config, given=arguments.lr_milestones is not None)
+    from bioscan_lib.classify.train import train  # torch loads only once the arguments are checked
+    from bioscan_lib.engine import read_summary
+
+    folder = train(config, progress=not arguments.quiet)
     if int(os.environ.get("RANK", 0)) == 0:
         print(read_summary(folder).drop(columns="seconds").round(4).tail(3).to_string(index=False))
         print(f"run folder: {folder}")
     return 0
 
 
+def _default_profile_settings() -> dict[str, typing.Any]:
+    """The TrainConfig fields the default profile sets (none where its file is absent, as in a user's own tree)."""
+    from bioscan_lib.config import read_profile
+
+    try:
+        return read_profile(DEFAULT_PROFILE).train_settings()
+    except FileNotFoundError:
+        return {}
+
+
+def _default_text(item: dataclasses.Field, profile_settings: dict[str, typing.Any]) -> str:
+    """Where an option's default comes from: the default profile's value, else the paper's recipe."""
+    paper = item.default_factory() if item.default is dataclasses.MISSING else item.default
+    if item.name in profile_settings and profile_settings[item.name] != paper:
+        return f"default {profile_settings[item.name]} from profile {DEFAULT_PROFILE}; the paper's {paper}"
+    return f"default {paper}, the paper's"
+
+
+def _check_milestones(config: TrainConfig, given: bool) -> None:
+    """Milestones past the last epoch never lower the learning rate: refused when given with --lr-milestones, a
+    one-line warning when they come from the profile (a short run of a longer recipe)."""
+    late = [m for m in config.lr_milestones if m > config.epochs]
+    if not late:
+        return
+    message = (
+        f"learning-rate milestones {late} lie past the last epoch ({config.epochs}), so the rate never drops there; "
+        "give --lr-milestones within --epochs"
+    )
+    if given:
+        raise ValueError(message)
+    warnings.warn(f"{message} to drop it (milestones {config.lr_milestones} from the profile)", stacklevel=2)
+
+
 def _train_options(parser: argparse.ArgumentParser) -> None:
-    """One option per TrainConfig field (`--batch-size`, `--lr-milestones 20 25`, `--no-pretrained`, ...)."""
+    """One option per TrainConfig field (`--batch-size`, `--lr-milestones 20 25`, `--no-pretrained`, ...), each
+    stating the default the default profile gives it."""
     hints = typing.get_type_hints(TrainConfig)
+    profile_settings = _default_profile_settings()
     for item in (f for f in dataclasses.fields(TrainConfig) if f.metadata["command_line"]):
         flag = f"--{item.name.replace('_', '-')}"
-        default = item.default_factory() if item.default is dataclasses.MISSING else item.default
         stated = "(default" in item.metadata["help"]
-        text = item.metadata["help"] if stated else f"{item.metadata['help']} (default {default})"
+        text = item.metadata["help"] if stated else f"{item.metadata['help']} ({_default_text(item, profile_settings)})"
         text = TRAIN_PROFILE_HELP if item.name == "profile" else text
         hint = hints[item.name]
         is_union = typing.get_origin(hint) in (typing.Union, types.UnionType)
@@ -844,9 +882,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(command: str) -> None:
+    """Warnings print as one line naming the command, without the Python source line."""
+
+    def show(message: Warning | str, *_: object, **__: object) -> None:
+        print(f"bioscan-repro {command}: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; a known kind of bad input prints its message and exits with status 2."""
     arguments = build_parser().parse_args(argv)
+    _one_line_warnings(arguments.command)
     try:
         return int(arguments.handler(arguments) or 0)
     except (FileNotFoundError, ValueError) as error:

@@ -24,6 +24,36 @@ def test_stats_writes_tables_and_figures(small_sample: Path, tmp_path: Path) -> 
     assert (tmp_path / FIGURES_FOLDER / f"{CLASS_DISTRIBUTION.name()}.png").stat().st_size > 10_000
 
 
+def test_warnings_are_one_line_each_naming_the_command(
+    small_sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The paper's budgets on a 240-record sample warn; each warning is one line, no Python source line."""
+    metadata = next((small_sample / "bioscan1m").glob("*.tsv"))
+    assert cli.main(["split", "--metadata", str(metadata), "--output", str(tmp_path / "split.tsv")]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert lines and all(line.startswith("bioscan-repro split: warning: ") for line in lines), lines
+
+
+def test_train_help_gives_each_default_from_the_default_profile(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default test_resnet from profile sample; the paper's vit_base_patch16_224)" in text
+    assert "(default 10 from profile sample; the paper's 100)" in text
+    assert "(default 0.9, the paper's)" in text
+
+
+def test_milestones_past_the_last_epoch_are_refused_when_given_and_warned_of_from_the_profile(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    assert cli.main(["train", "--epochs", "2", "--lr-milestones", "1", "3"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("bioscan-repro train: learning-rate milestones [3] lie past the last epoch (2)")
+    config = cli.TrainConfig(epochs=2, lr_milestones=[7, 9])
+    with pytest.warns(UserWarning, match=r"milestones \[7, 9\] lie past the last epoch \(2\).*from the profile"):
+        cli._check_milestones(config, given=False)
+
+
 def test_full_scale_metadata_option_is_documented() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bioscan_lib", "sample", "--help"], capture_output=True, text=True, check=True
@@ -57,7 +87,10 @@ def test_every_command_taking_a_profile_defaults_to_the_sample(monkeypatch: pyte
         assert "as for every command" in option.help or "default: none; --metadata and --output" in option.help, name
     assert "default sample, as for every command" in " ".join(commands["train"].format_help().split())
     seen = {}
-    monkeypatch.setattr("bioscan_lib.config.train_config", lambda profile, params, overrides: seen.update(p=profile))
+    monkeypatch.setattr(
+        "bioscan_lib.config.train_config",
+        lambda profile, params, overrides: seen.update(p=profile) or cli.TrainConfig(),
+    )
     monkeypatch.setattr("bioscan_lib.classify.train.train", lambda config, progress: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         cli.main(["train", "--experiment", "large_insect_order"])

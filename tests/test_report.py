@@ -14,14 +14,17 @@ import yaml
 from markupsafe import escape
 
 from bioscan_lib.classify import outputs as classify_outputs
+from bioscan_lib.config import load_profile
 from bioscan_lib.core import paths
 from bioscan_lib.core.outputs import FIGURES_FOLDER, Output
 from bioscan_lib.core.paths import project_root
+from bioscan_lib.data.metadata import METADATA_FILE_NAMES
 from bioscan_lib.dataset import outputs as dataset_outputs
 from bioscan_lib.dna import outputs as dna_outputs
 from bioscan_lib.download import outputs as download_outputs
 from bioscan_lib.preprocess import outputs as preprocess_outputs
 from bioscan_lib.report import render as report
+from bioscan_lib.report import runner
 from bioscan_lib.split import outputs as split_outputs
 
 PIXEL_PNG = base64.b64decode(
@@ -50,10 +53,29 @@ def run_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_sections_follow_the_paper_and_skip_empty_ones(run_outputs: Path) -> None:
-    sections = report.collect_sections(run_outputs)
+    sections = report.collect_sections(run_outputs, load_profile("tiny"))
     assert [s.title.split(":")[0] for s in sections] == ["Dataset statistics", "Data splits"]
     assert sections[0].notebook == "notebooks/02_dataset_statistics.ipynb" and sections[1].notebook is None
     assert [name for name, _ in sections[0].tables] == ["statistics_vs_published"]
+
+
+def test_a_section_whose_inputs_changed_after_its_notebook_ran_is_marked_out_of_date(run_outputs: Path) -> None:
+    root = run_outputs.parent.parent
+    metadata = root / "data" / "tiny" / METADATA_FILE_NAMES[0]
+    metadata.parent.mkdir(parents=True)
+    metadata.write_text("processid\n1\n")
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": runner.KERNEL_NAME, "display_name": "Python", "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell("pass")]
+    source = root / "notebooks" / "02_dataset_statistics.ipynb"
+    nbformat.write(notebook, source)
+    profile = load_profile("tiny")
+    runner.execute_notebook(source, {}, run_outputs / "notebooks", lambda: runner.input_digests(source, profile))
+    assert report.collect_sections(run_outputs, profile)[0].stale == ""
+    metadata.write_text("processid\n1\n2\n")
+    assert report.collect_sections(run_outputs, profile)[0].stale == f"stale: {metadata} changed since its last run"
+    html, markdown = (path.read_text() for path in report.write_report("tiny"))
+    assert "<strong>Out of date:</strong> stale:" in html and "> **Out of date:** stale:" in markdown
 
 
 def test_html_is_self_contained_and_markdown_links_figures(run_outputs: Path) -> None:

@@ -17,6 +17,7 @@ import yaml
 from bioscan_lib import config
 from bioscan_lib.core import paths
 from bioscan_lib.core.paths import project_root
+from bioscan_lib.core.runs import METRICS_JSON, PARAMS_FILE, runs_folder
 from bioscan_lib.dna.outputs import DNA_RESULTS
 from bioscan_lib.report import runner
 from bioscan_lib.split.outputs import SPLIT_SIZES
@@ -156,6 +157,53 @@ def test_other_library_code_makes_a_notebook_out_of_date(suite: Path, monkeypatc
     assert {o.status for o in runner.execute_profile("tiny").outcomes} == {"up to date"}
     monkeypatch.setattr(runner, "library_fingerprint", lambda: "another library")
     assert {o.status for o in runner.execute_profile("tiny").outcomes} == {"executed"}
+
+
+def test_an_earlier_notebook_rerun_alone_makes_the_later_ones_stale(
+    suite: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """03 rerun on its own (`--only 03`) changes the split: the next `reproduce` reruns 04 and says why."""
+    monkeypatch.setitem(runner.INPUTS, "04_split_statistics", ())  # no metadata TSV needed here
+    split_file = runner.READS["04_split_statistics"][0]({"output_dir": str(suite / "outputs" / "tiny")})[0]
+    split_file.parent.mkdir(parents=True)
+    split_file.write_text("sampleid\tlarge_insect_order\n1\ttrain\n")
+    _write_notebook(suite, "04_split_statistics", "print(data_root)")
+    only = ["04_split_statistics"]
+    assert runner.execute_profile("tiny", only=only).outcomes[0].status == "executed"
+    assert runner.execute_profile("tiny", only=only).outcomes[0].status == "up to date"
+    split_file.write_text("sampleid\tlarge_insect_order\n1\ttest\n")
+    outcome = runner.execute_profile("tiny", only=only).outcomes[0]
+    assert (outcome.status, outcome.reason) == ("executed", f"stale: {split_file} changed since its last run")
+    assert runner.execute_profile("tiny", only=only).outcomes[0].status == "up to date"
+
+
+def test_a_run_trained_imported_or_tested_by_a_command_makes_07_and_08_stale(suite: Path) -> None:
+    out = suite / "outputs" / "tiny"
+    profile = {"output_dir": str(out), "data_root": str(suite / "data"), "run": "r1", "photographs": "new"}
+    profile |= {"checkpoints_dir": str(suite / "checkpoints")}
+    notebooks = {name: _write_notebook(suite, name, "pass") for name in ("07_test", "08_generalization")}
+
+    def execute(name: str) -> None:
+        runner.execute_notebook(notebooks[name], {}, out, lambda: runner.input_digests(notebooks[name], profile))
+
+    def stale(name: str) -> str:
+        return runner.stale_reason(notebooks[name], {}, out, profile)
+
+    for name in notebooks:
+        execute(name)
+    assert {name: stale(name) for name in notebooks} == {"07_test": "", "08_generalization": ""}
+    run = runs_folder(str(out)) / "r1"
+    run.mkdir(parents=True)
+    (run / PARAMS_FILE).write_text("experiment: large_insect_order\n")  # trained or imported by a command
+    for name in notebooks:
+        assert stale(name) == f"stale: {run / PARAMS_FILE} is new since its last run", name
+    execute("07_test")
+    (run / METRICS_JSON).write_text('{"top1": 0.5}')  # tested by a command
+    assert stale("07_test") == f"stale: {run / METRICS_JSON} is new since its last run"
+    execute("07_test")
+    (suite / "checkpoints").mkdir()
+    (suite / "checkpoints" / "order.tar").write_bytes(b"released")
+    assert stale("07_test") == f"stale: {suite / 'checkpoints' / 'order.tar'} is new since its last run"
 
 
 def test_notebooks_lacking_their_inputs_are_skipped_with_the_reason(suite: Path) -> None:

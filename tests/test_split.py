@@ -143,6 +143,19 @@ def test_budget_larger_than_pool_takes_everything_and_warns() -> None:
     assert sum(sum(value) for value in counts(result, "small_insect_order").values()) == 20
 
 
+def test_a_diptera_family_also_under_another_order_is_named_and_split_from_its_diptera_records() -> None:
+    frame = hand_made({"A": 40, "B": 12}, {"Coleoptera": 30})
+    frame.loc[frame.index[frame["order"] == "Coleoptera"][:5], "family"] = "A"  # five records of A under Coleoptera
+    with pytest.warns(
+        split.TaxonomyWarning, match=r"1 classified Diptera family also sit under another order \(A \(5\)"
+    ):
+        result = quiet_splits(frame, seed=3, medium=30, small=10)
+    assert sum(counts(result, "large_diptera_family")["A"]) == 40, "only A's records under Diptera"
+    assert (
+        result.loc[(result["family"] == "A") & (result["order"] == "Coleoptera"), "large_diptera_family"] == "no_split"
+    ).all()
+
+
 def test_medium_takes_each_class_first_rows_in_metadata_order() -> None:
     frame = quiet_splits(hand_made({"A": 200, "B": 60, "C": 9}, {"Coleoptera": 100}), seed=11, medium=100, small=40)
     for experiment in ("medium_diptera_family", "medium_insect_order", "small_diptera_family"):

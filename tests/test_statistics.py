@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from bioscan_lib.data import bioscan1m
-from bioscan_lib.dataset import statistics
+from bioscan_lib.data.metadata import TaxonomyWarning
+from bioscan_lib.dataset import outputs, statistics
 
 NC = bioscan1m.NOT_CLASSIFIED
 
@@ -72,6 +75,25 @@ def test_one_photograph_per_order_picks_the_first_specimen(hand_made: pd.DataFra
 
 
 @pytest.mark.slow
+def test_names_under_two_parents_are_listed_with_the_parent_holding_most_first(hand_made: pd.DataFrame) -> None:
+    assert statistics.names_under_two_parents(hand_made).empty
+    frame = hand_made.astype("object")
+    frame.loc[4, ["family", "genus"]] = ["Phoridae", "Bradysia"]  # Phoridae under Strepsiptera, Bradysia under Phoridae
+    table = statistics.names_under_two_parents(frame.astype("category"))
+    assert table[["rank", "name", "records", "most_under", "also_under"]].values.tolist() == [
+        ["family", "Phoridae", 3, "Diptera (2)", "Strepsiptera (1)"],
+        ["genus", "Bradysia", 2, "Phoridae (1)", "Sciaridae (1)"],
+    ]
+
+
+def test_writing_the_statistics_warns_of_names_under_two_parents(hand_made: pd.DataFrame, tmp_path: Path) -> None:
+    frame = hand_made.astype("object")
+    frame.loc[4, "family"] = "Phoridae"
+    with pytest.warns(TaxonomyWarning, match=r"1 names sit under two parents \(1 family; e.g. Phoridae under Diptera"):
+        statistics.write_statistics(frame.astype("category"), tmp_path)
+    assert len(pd.read_csv(outputs.NAMES_UNDER_TWO_PARENTS.path(tmp_path))) == 1
+
+
 def test_full_scale_statistics_equal_the_published_ones(full_scale_frame: pd.DataFrame) -> None:
     comparison = statistics.comparison_with_published(full_scale_frame).set_index("quantity")
     differences = comparison.loc[comparison["difference"] != 0, "difference"]

@@ -40,6 +40,7 @@ ZIP_IMAGES_FOLDER = "bioscan/images"  # where a ZIP package's members lie: <this
 # metadata columns
 TAXONOMY_COLUMNS = ("phylum", "class", "order", "family", "subfamily", "tribe", "genus", "species", "subspecies")
 RANKS = TAXONOMY_COLUMNS[:-1]  # the ranks the paper counts (phylum to species)
+PARENT_RANKS = {"family": "order", "genus": "family", "species": "genus"}  # a name should sit under one of these
 BIN_COLUMN = "uri"  # the Barcode Index Number
 BARCODE_COLUMN = "nucraw"  # the COI DNA barcode
 IMAGE_COLUMN, CHUNK_COLUMN = "image_file", "chunk_number"

@@ -51,6 +51,11 @@ class MetadataError(ValueError):
     """The metadata file is not in the published format; the message names file, column and rows."""
 
 
+class TaxonomyWarning(UserWarning):
+    """A name of the metadata sits under two parents: a family in two orders, a genus in two families, a species in
+    two genera."""
+
+
 def find_metadata(root: str | os.PathLike) -> Path:
     """The metadata TSV at `root`: the file itself, or inside it under either published name (also in its dataset folder)."""
     root = Path(root)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -12,7 +13,7 @@ from bioscan_lib.core.figures import image_grid
 from bioscan_lib.data import bioscan1m
 from bioscan_lib.data.bioscan1m import DIPTERA
 from bioscan_lib.data.images import decode_image, open_package
-from bioscan_lib.data.metadata import labelled
+from bioscan_lib.data.metadata import TaxonomyWarning, labelled
 from bioscan_lib.dataset import outputs, plots
 
 BIN_SIZE_EDGES = (1, 2, 3, 6, 11, 101, 1001, np.inf)
@@ -54,6 +55,41 @@ def diptera_family_counts(frame: pd.DataFrame, top: int = 40) -> pd.DataFrame:
     table["published"] = published.reindex(table["family"]).to_numpy()
     table["difference"] = table["count"] - table["published"]
     return table
+
+
+def names_under_two_parents(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every name that sits under more than one parent (bioscan1m.PARENT_RANKS), with its records under each: the
+    parent holding most of them first (the one the splits and counts follow), then the others."""
+    rows = []
+    for rank, parent in bioscan1m.PARENT_RANKS.items():
+        known = labelled(frame[rank]) & labelled(frame[parent])
+        pairs = frame.loc[known, [rank, parent]].astype("string").value_counts()
+        names = pairs.index.get_level_values(0)
+        for name in sorted(names[names.duplicated()].unique()):
+            under = pairs.loc[name].sort_index().sort_values(ascending=False, kind="stable")
+            rows.append(
+                {
+                    "rank": rank,
+                    "name": name,
+                    "parent_rank": parent,
+                    "records": int(under.sum()),
+                    "most_under": f"{under.index[0]} ({under.iloc[0]:,})",
+                    "also_under": "; ".join(f"{other} ({count:,})" for other, count in under.iloc[1:].items()),
+                }
+            )
+    return pd.DataFrame(rows, columns=["rank", "name", "parent_rank", "records", "most_under", "also_under"])
+
+
+def _warn_of_names_under_two_parents(names: pd.DataFrame) -> None:
+    if len(names):
+        per_rank = ", ".join(f"{count} {rank}" for rank, count in names["rank"].value_counts(sort=False).items())
+        warnings.warn(
+            f"{len(names)} names sit under two parents ({per_rank}; e.g. {names['name'].iloc[0]} under "
+            f"{names['most_under'].iloc[0]} and {names['also_under'].iloc[0]}): they are listed in the "
+            f"{outputs.NAMES_UNDER_TWO_PARENTS.name()} table; counts follow each record's own parent",
+            TaxonomyWarning,
+            stacklevel=3,
+        )
 
 
 def barcode_lengths(frame: pd.DataFrame) -> pd.Series:
@@ -107,8 +143,10 @@ def write_statistics(frame: pd.DataFrame, out_dir: str | Path) -> dict[str, Path
         outputs.BARCODE_LENGTH_SUMMARY: barcode_length_summary(barcode_lengths(frame)),
         outputs.BIN_SIZE_DISTRIBUTION: bin_size_distribution(frame),
         outputs.STATISTICS_VS_PUBLISHED: comparison_with_published(frame),
+        outputs.NAMES_UNDER_TWO_PARENTS: names_under_two_parents(frame),
     }
     written = {table.name(): table.save(content, out_dir) for table, content in tables.items()}
+    _warn_of_names_under_two_parents(tables[outputs.NAMES_UNDER_TWO_PARENTS])
     figures = {
         outputs.CLASS_DISTRIBUTION: plots.class_distribution(
             tables[outputs.ORDER_COUNTS], tables[outputs.DIPTERA_FAMILY_COUNTS]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as package_metadata
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import nbformat
@@ -17,11 +18,12 @@ from bioscan_lib.classify import outputs as classify
 from bioscan_lib.config import load_profile
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.outputs import FIGURES_FOLDER, NO_ROWS, TABLES_FOLDER, Figure, Output, Table
-from bioscan_lib.core.paths import resolve_path
+from bioscan_lib.core.paths import project_root, resolve_path
 from bioscan_lib.dataset import outputs as dataset
 from bioscan_lib.dna import outputs as dna
 from bioscan_lib.download import outputs as download
 from bioscan_lib.preprocess import outputs as preprocess
+from bioscan_lib.report import runner
 from bioscan_lib.report.runner import FAILED_SUFFIX
 from bioscan_lib.report.summary import summary_table
 from bioscan_lib.split import outputs as split
@@ -66,6 +68,7 @@ SECTIONS = (
             dataset.DIPTERA_FAMILY_COUNTS,
             dataset.BARCODE_LENGTH_SUMMARY,
             dataset.BIN_SIZE_DISTRIBUTION,
+            dataset.NAMES_UNDER_TWO_PARENTS,
         ),
         (
             dataset.CLASS_DISTRIBUTION,
@@ -186,6 +189,7 @@ class RenderedSection:
     title: str
     note: str
     notebook: str | None
+    stale: str = ""
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
     figures: list[tuple[str, str]] = field(default_factory=list)
 
@@ -202,8 +206,18 @@ def _matching(folder: Path, outputs: tuple[Output, ...], suffix: str, taken: set
     return found
 
 
-def collect_sections(out_dir: Path) -> list[RenderedSection]:
-    """The sections that have at least one table or figure in `out_dir`."""
+def stale_section(notebook: str, profile: dict[str, Any]) -> str:
+    """Why the tables and figures of a notebook's last run no longer follow from its inputs ('' when they do)."""
+    source = project_root() / "notebooks" / f"{notebook}.ipynb"
+    if not source.is_file():
+        return ""
+    out_dir = resolve_path(profile["output_dir"]) / "notebooks"
+    reason = runner.stale_reason(source, runner.notebook_parameters(source, profile), out_dir, profile)
+    return "" if reason == "not run before" else reason
+
+
+def collect_sections(out_dir: Path, profile: dict[str, Any]) -> list[RenderedSection]:
+    """The sections that have at least one table or figure in `out_dir`, each marked if its notebook is stale."""
     taken_tables: set[str] = set()
     taken_figures: set[str] = set()
     sections = []
@@ -218,6 +232,7 @@ def collect_sections(out_dir: Path) -> list[RenderedSection]:
                 section.title,
                 section.note,
                 f"notebooks/{notebook.name}" if notebook.is_file() else None,
+                stale_section(section.notebook, profile),
                 [(p.stem, display_table(as_percent(p.stem, pd.read_csv(p)))) for p in tables],
                 [(p.stem, base64.b64encode(p.read_bytes()).decode("ascii")) for p in figures],
             )
@@ -260,7 +275,7 @@ def write_report(profile_name: str) -> tuple[Path, Path]:
         "banner": SAMPLE_BANNER if "sample_records" in profile else "",
         "empty_reason": empty_reason,
         "parameters": profile,
-        "sections": collect_sections(out_dir),
+        "sections": collect_sections(out_dir, profile),
         "summary": summary_table(out_dir),
         "failures": failed_notebooks(out_dir),
         "table_title": table_title,

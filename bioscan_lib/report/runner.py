@@ -25,7 +25,14 @@ import bioscan_lib
 from bioscan_lib.config import TRAINING_PARAMETER, TrainConfig, load_profile
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.paths import project_root, resolve_path
-from bioscan_lib.core.runs import runs_folder
+from bioscan_lib.core.runs import (
+    CHECKPOINT_BEST,
+    DNA_RUNS_FOLDER,
+    METRICS_JSON,
+    PARAMS_FILE,
+    PREDICTIONS_CSV,
+    runs_folder,
+)
 from bioscan_lib.data import DEFAULT_RELEASE, bioscan1m, release
 from bioscan_lib.data.metadata import find_metadata
 from bioscan_lib.download import catalog
@@ -39,6 +46,7 @@ KERNEL_CONFIG = Config({"KernelManager": {"transport": "ipc"}})
 FAILED_SUFFIX = ".failed.ipynb"
 HOST_TIMEOUT_SECONDS = 5.0
 LOCK_FILE, LOCK_OWNER_FILE = ".reproduce.lock", ".reproduce.owner"  # in the profile's output folder
+CONTENT_DIGEST_LIMIT = 64 * 2**20  # larger inputs (the metadata TSV, a ViT checkpoint) are compared by size and time
 log = logging.getLogger(__name__)
 
 
@@ -227,6 +235,92 @@ def missing_inputs(notebook: Path, profile: dict[str, Any]) -> str:
     return ""
 
 
+# What each notebook reads: a change to any of it since the notebook's last run makes that run stale ----------------
+
+
+def _metadata_file(profile: dict[str, Any]) -> list[Path]:
+    try:
+        return [find_metadata(resolve_path(profile["data_root"]))]
+    except FileNotFoundError:
+        return []
+
+
+def _split_file(profile: dict[str, Any]) -> list[Path]:
+    return [split_folder(resolve_path(profile["output_dir"])) / SPLIT_FILE_NAME]
+
+
+def _training_package(profile: dict[str, Any]) -> list[Path]:
+    return [resolve_path(profile["data_root"]) / profile[TRAINING_PARAMETER].get("package", TrainConfig.package)]
+
+
+def _run_files(folder: Path, names: tuple[str, ...]) -> list[Path]:
+    return sorted(path for name in names for path in folder.glob(f"*/{name}"))
+
+
+def _tested_runs(profile: dict[str, Any]) -> list[Path]:
+    """Every image run's model and test results (a run trained, imported or tested by a command), and the released
+    checkpoints notebook 07 imports."""
+    files = _run_files(runs_folder(profile["output_dir"]), (PARAMS_FILE, CHECKPOINT_BEST, METRICS_JSON))
+    released = resolve_path(profile["checkpoints_dir"]) if profile.get("checkpoints_dir") else None
+    return files + (sorted(released.glob("**/*.tar")) if released and released.is_dir() else [])
+
+
+def _labelling_run(profile: dict[str, Any]) -> list[Path]:
+    run = runs_folder(profile["output_dir"]) / str(profile.get("run"))
+    return [
+        run / PARAMS_FILE,
+        run / CHECKPOINT_BEST,
+        resolve_path(profile["data_root"]) / str(profile.get("photographs")),
+    ]
+
+
+def _image_and_dna_results(profile: dict[str, Any]) -> list[Path]:
+    """The image runs' test results that notebook 09 sets the barcodes beside, and the DNA runs it keeps."""
+    image = _run_files(runs_folder(profile["output_dir"]), (METRICS_JSON, PREDICTIONS_CSV))
+    return image + _run_files(runs_folder(profile["output_dir"], DNA_RUNS_FOLDER), (PARAMS_FILE, METRICS_JSON))
+
+
+READS: dict[str, tuple[Callable[[dict[str, Any]], list[Path]], ...]] = {
+    "02_dataset_statistics": (_metadata_file,),
+    "03_data_split": (_metadata_file,),
+    "04_split_statistics": (_split_file,),
+    "05_preprocessing": (_metadata_file,),
+    "06_train": (_split_file, _training_package),
+    "07_test": (_split_file, _tested_runs),
+    "08_generalization": (_labelling_run,),
+    "09_dna_barcodes": (_split_file, _image_and_dna_results),
+}
+
+
+def _file_digest(path: Path) -> str:
+    """A small file's content digest; a large one's size and modification time; a folder's own entry."""
+    if not path.exists():
+        return "absent"
+    status = path.stat()
+    if path.is_dir() or status.st_size > CONTENT_DIGEST_LIMIT:
+        return f"size {status.st_size}, modified {status.st_mtime_ns}"
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def input_digests(notebook: Path, profile: dict[str, Any]) -> dict[str, str]:
+    """The digest of every file the notebook reads (READS), by path."""
+    paths = [path for reads in READS.get(notebook.stem, ()) for path in reads(profile)]
+    return {str(path): _file_digest(path) for path in paths}
+
+
+def _changed_inputs(recorded: dict[str, str], current: dict[str, str]) -> str:
+    """What changed between two input digests, in words ('' when nothing did)."""
+    changed = []
+    for path in {**recorded, **current}:
+        before, now = recorded.get(path, "absent"), current.get(path, "absent")
+        if before != now:
+            changed.append(f"{path} {'is new' if before == 'absent' else 'is gone' if now == 'absent' else 'changed'}")
+    if not changed:
+        return ""
+    more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+    return f"stale: {changed[0]}{more} since its last run"
+
+
 # Execution ------------------------------------------------------------------------------------------------------------
 
 
@@ -249,21 +343,31 @@ def failed_path(executed: Path) -> Path:
     return executed.with_name(executed.stem + FAILED_SUFFIX)
 
 
-def execute_notebook(notebook: Path, parameters: dict[str, Any], out_dir: Path, force: bool = False) -> Path | None:
-    """Execute one notebook into `out_dir`; return its path, or None when an identical run is already done.
+def _stamp(out_dir: Path, notebook: Path) -> Path:
+    return out_dir / f".{notebook.stem}.done.json"
+
+
+def stale_reason(notebook: Path, parameters: dict[str, Any], out_dir: Path, profile: dict[str, Any]) -> str:
+    """Why the notebook's last run in `out_dir` no longer stands, or '' when it does."""
+    stamp = _stamp(out_dir, notebook)
+    if not ((out_dir / notebook.name).is_file() and stamp.is_file()):
+        return "not run before"
+    recorded = json.loads(stamp.read_text())
+    if recorded["fingerprint"] != _fingerprint(notebook, parameters):
+        return "its source, its parameters or the library changed"
+    return _changed_inputs(recorded.get("inputs", {}), input_digests(notebook, profile))
+
+
+def execute_notebook(
+    notebook: Path, parameters: dict[str, Any], out_dir: Path, inputs: Callable[[], dict[str, str]] = dict
+) -> Path:
+    """Execute one notebook into `out_dir` and stamp it with its fingerprint and the digests of what it read
+    (`inputs`, taken once it has run, so that what it wrote itself counts as read).
 
     A failure keeps the last good notebook, saves the failed one as `<name>.failed.ipynb`, removes the stamp and
     raises NotebookFailed."""
-    executed = out_dir / notebook.name
-    stamp = out_dir / f".{notebook.stem}.done.json"
+    executed, stamp = out_dir / notebook.name, _stamp(out_dir, notebook)
     fingerprint = _fingerprint(notebook, parameters)
-    if (
-        not force
-        and executed.is_file()
-        and stamp.is_file()
-        and json.loads(stamp.read_text())["fingerprint"] == fingerprint
-    ):
-        return None
     out_dir.mkdir(parents=True, exist_ok=True)
     running = out_dir / f".{notebook.stem}.running.ipynb"
     try:
@@ -282,7 +386,8 @@ def execute_notebook(notebook: Path, parameters: dict[str, Any], out_dir: Path, 
         raise NotebookFailed(notebook, error) from None
     running.replace(executed)
     failed_path(executed).unlink(missing_ok=True)
-    write_text_atomic(stamp, json.dumps({"fingerprint": fingerprint, "parameters": parameters}, indent=2) + "\n")
+    record = {"fingerprint": fingerprint, "parameters": parameters, "inputs": inputs()}
+    write_text_atomic(stamp, json.dumps(record, indent=2) + "\n")
     return executed
 
 
@@ -341,12 +446,14 @@ def _run_one(notebook: Path, profile: dict[str, Any], run: ProfileRun, force: bo
         return NotebookOutcome(name, "skipped", reason=f"skip_notebooks of profile {profile['profile']!r}")
     if reason := missing_inputs(notebook, profile):
         return NotebookOutcome(name, "skipped", reason=reason)
-    log.info(f"{name}: starting")
+    parameters, out_dir = notebook_parameters(notebook, profile), run.out_dir / "notebooks"
+    why = "forced, or an earlier notebook reran" if force else stale_reason(notebook, parameters, out_dir, profile)
+    if not why:
+        return NotebookOutcome(name, "up to date", reason="--force reruns it")
+    log.info(f"{name}: starting ({why})")
     start = time.perf_counter()
     try:
-        done = execute_notebook(notebook, notebook_parameters(notebook, profile), run.out_dir / "notebooks", force)
+        execute_notebook(notebook, parameters, out_dir, lambda: input_digests(notebook, profile))
     except NotebookFailed as error:
         return NotebookOutcome(name, "failed", round(time.perf_counter() - start, 1), str(error))
-    if done is None:
-        return NotebookOutcome(name, "up to date", reason="--force reruns it")
-    return NotebookOutcome(name, "executed", round(time.perf_counter() - start, 1))
+    return NotebookOutcome(name, "executed", round(time.perf_counter() - start, 1), why)

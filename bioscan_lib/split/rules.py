@@ -21,7 +21,7 @@ from bioscan_lib.data.bioscan1m import (
     experiment_task,
     label_column,
 )
-from bioscan_lib.data.metadata import read_metadata, write_metadata
+from bioscan_lib.data.metadata import TaxonomyWarning, read_metadata, write_metadata
 
 SPLITS = ("train", "validation", "test")
 NO_SPLIT = "no_split"
@@ -98,6 +98,26 @@ def _diptera_family_codes(metadata: pd.DataFrame) -> np.ndarray:
     lookup = np.full(len(family.categories), -1, dtype=np.int64)
     lookup[ranked.index[:N_DIPTERA_FAMILIES]] = np.arange(min(N_DIPTERA_FAMILIES, len(ranked)))
     return np.where(candidate, lookup[family.codes], -1)
+
+
+def _warn_of_families_outside_diptera(metadata: pd.DataFrame, family_codes: np.ndarray) -> None:
+    """One warning naming the classified Diptera families that also have records under another order, which the
+    Diptera experiments leave out (they take a family's records under Diptera only)."""
+    chosen = metadata["family"][family_codes >= 0].astype("string").unique()
+    order = metadata["order"].astype("string")
+    elsewhere = metadata["family"].astype("string").isin(chosen) & order.notna() & (order != DIPTERA)
+    elsewhere &= order != NOT_CLASSIFIED
+    if elsewhere.any():
+        counts = metadata.loc[elsewhere, "family"].astype("string").value_counts()
+        shown = ", ".join(f"{name} ({count:,})" for name, count in counts.head(3).items())
+        more = f" and {len(counts) - 3} more" if len(counts) > 3 else ""
+        warnings.warn(
+            f"{len(counts)} classified Diptera famil{'y' if len(counts) == 1 else 'ies'} also sit under another order "
+            f"({shown}{more} records there): the Diptera family experiments take only their records under Diptera; "
+            "see the names_under_two_parents table of the dataset statistics",
+            TaxonomyWarning,
+            stacklevel=3,
+        )
 
 
 def round_robin_counts(sizes: np.ndarray, names: np.ndarray, budget: int) -> np.ndarray:
@@ -178,6 +198,7 @@ def make_splits(
     generator = np.random.default_rng(seed)
     family_keys, order_keys = generator.random(len(metadata)), generator.random(len(metadata))
     family_codes = _diptera_family_codes(metadata)
+    _warn_of_families_outside_diptera(metadata, family_codes)
     splits = {"large_diptera_family": _split_classes(family_codes, family_keys)}
     order = _categorical(metadata["order"])
     order_candidates = (splits["large_diptera_family"] == _NO_SPLIT_CODE) & np.asarray(order != NOT_CLASSIFIED)
