@@ -34,7 +34,7 @@ test: sample
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -rs
 
 # Retrain the sample under another processor's numerics (PyTorch's portable kernels, oneDNN limited to SSE4.1,
 # MKL's compatible code path) and check its numbers against the recorded ones within the measured tolerances.
@@ -42,8 +42,9 @@ test-numerics: sample
 	ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_CBWR=COMPATIBLE BIOSCAN_RETRAIN=1 \
 		$(BIN)/python -m pytest tests/test_trained_numbers.py -p no:cacheprovider
 
+# As root (Docker, a cloud VM) JupyterLab asks for --allow-root; it is added there only.
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 bench: sample imagemagick blast
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
