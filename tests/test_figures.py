@@ -33,11 +33,18 @@ def test_dataset_figures_have_titles_and_log_axes_from_one() -> None:
         assert _log_axes_start_at_one(figure)
 
 
-def test_the_per_class_figure_legend_names_the_test_sample_line() -> None:
+def test_the_per_class_figure_legend_names_the_test_sample_line_above_the_bars() -> None:
     table = pd.DataFrame(
         {"class": ["a", "b"], "test_samples": [300, 4], "top1": [0.9, 0.5], "published_top1": [0.95, 0.6]}
     )
     figure = run_plots.per_class_accuracy(table, "run: test top-1 per class")
-    labels = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
-    assert labels == ["this run", "paper (ViT-B/16, CE, Large)", "test samples"]
+    (legend,) = figure.legends
+    assert [text.get_text() for text in legend.get_texts()] == [
+        "this run",
+        "paper (ViT-B/16, CE, Large)",
+        "test samples",
+    ]
+    renderer = figure.canvas.get_renderer()
+    figure.draw(renderer)
+    assert legend.get_window_extent(renderer).y0 >= figure.axes[0].get_window_extent(renderer).y1, "over the bars"
     assert _log_axes_start_at_one(figure)
