@@ -238,3 +238,16 @@ def test_a_read_only_run_folder_gives_one_line(small_sample: Path, output_dir: P
     assert cli.main(_tiny_argv(small_sample, linked_output(output_dir, "read_only"))) == 1
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and error.endswith("params.yaml: Permission denied")
+
+
+def test_the_training_plan_counts_runs_epochs_and_images_before_training(output_with_splits) -> None:
+    out = output_with_splits()
+    frame = split.read_split(split.split_folder(out))
+    configs = [
+        TrainConfig(experiment=e, output_dir=str(out), epochs=3) for e in ("large_insect_order", "small_insect_order")
+    ]
+    images = [int((frame[config.experiment] == "train").sum()) for config in configs]
+    plan = train.training_plan(configs)
+    assert plan.startswith(f"2 runs, {3 * sum(images):,} image passes in all: ")
+    assert f"{configs[1].run_name} (3 epochs on {images[1]:,} images)" in plan and images[1] < images[0]
+    assert train.training_plan([]) == "no run to train (train_experiments is empty)"
