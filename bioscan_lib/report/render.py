@@ -213,7 +213,7 @@ def stale_section(notebook: str, profile: dict[str, Any]) -> str:
         return ""
     out_dir = resolve_path(profile["output_dir"]) / "notebooks"
     reason = runner.stale_reason(source, runner.notebook_parameters(source, profile), out_dir, profile)
-    return "" if reason == "not run before" else reason
+    return "" if reason == runner.NOT_RUN_BEFORE else reason
 
 
 def collect_sections(out_dir: Path, profile: dict[str, Any]) -> list[RenderedSection]:

@@ -46,6 +46,7 @@ KERNEL_CONFIG = Config({"KernelManager": {"transport": "ipc"}})
 FAILED_SUFFIX = ".failed.ipynb"
 HOST_TIMEOUT_SECONDS = 5.0
 LOCK_FILE, LOCK_OWNER_FILE = ".reproduce.lock", ".reproduce.owner"  # in the profile's output folder
+NOT_RUN_BEFORE = "not run before"  # the stale reason of a notebook with no last run
 CONTENT_DIGEST_LIMIT = 64 * 2**20  # larger inputs (the metadata TSV, a ViT checkpoint) are compared by size and time
 log = logging.getLogger(__name__)
 
@@ -351,7 +352,7 @@ def stale_reason(notebook: Path, parameters: dict[str, Any], out_dir: Path, prof
     """Why the notebook's last run in `out_dir` no longer stands, or '' when it does."""
     stamp = _stamp(out_dir, notebook)
     if not ((out_dir / notebook.name).is_file() and stamp.is_file()):
-        return "not run before"
+        return NOT_RUN_BEFORE
     recorded = json.loads(stamp.read_text())
     if recorded["fingerprint"] != _fingerprint(notebook, parameters):
         return "its source, its parameters or the library changed"
