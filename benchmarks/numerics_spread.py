@@ -17,14 +17,14 @@ import json
 import logging
 import math
 import os
-import platform
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from bioscan_lib.config import load_profile, read_profile
+from bioscan_lib.config import load_profile
 from bioscan_lib.core.paths import resolve_path
+from bioscan_lib.core.provenance import processor
 from bioscan_lib.report import numbers, runner
 
 PROFILE = "sample"
@@ -58,14 +58,6 @@ MINIMUM = {  # the smallest tolerance of a kind, for kinds that moved little or 
 }
 
 
-def run_names() -> tuple[list[str], str, tuple[str, ...]]:
-    """The training runs notebook 06 makes under the profile, the run notebook 08 labels with, and notebook 09's CNN
-    runs."""
-    parsed = read_profile(PROFILE)
-    cnn = tuple(config.run_name for config in parsed.dna_cnn_configs())
-    return [config.run_name for config in parsed.train_configs()], parsed.generalization_run(), cnn
-
-
 def prepare_folder(folder: Path, split_dir: Path, mkldnn: bool) -> dict[str, str]:
     """An empty output folder sharing the sample's splits; the environment that switches oneDNN off if asked."""
     shutil.rmtree(folder, ignore_errors=True)
@@ -94,20 +86,10 @@ def measure(name: str, folder: Path, split_dir: Path, force: bool) -> dict[str, 
     finally:
         for key, value in before.items():
             os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
-    measured = numbers.trained_numbers(folder, *run_names())
+    measured = numbers.trained_numbers(folder, *numbers.trained_runs(PROFILE))
     done.write_text(json.dumps({k: [n.kind, n.value] for k, n in measured.items()}))
     print(f"{name}: notebooks 06-09 in {time.perf_counter() - started:.0f} s", flush=True)
     return measured
-
-
-def processor() -> str:
-    """The processor's model name (Linux), else the machine type."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.machine()
 
 
 def allowed(kind: str, spread: float) -> float | None:

@@ -245,6 +245,7 @@ class Profile:
     sample_records: int | None = None
     sample_image_size: list[int] | None = None
     heldout_records: int | None = None
+    recorded_numbers: str | None = None  # the trained numbers the report checks a run against (tests/expected/)
     # 01 download
     download_root: str | None = None
     mirror: str | None = None

@@ -23,8 +23,8 @@ from bioscan_lib.dataset import outputs as dataset_outputs
 from bioscan_lib.dna import outputs as dna_outputs
 from bioscan_lib.download import outputs as download_outputs
 from bioscan_lib.preprocess import outputs as preprocess_outputs
+from bioscan_lib.report import display, numbers, runner, summary
 from bioscan_lib.report import render as report
-from bioscan_lib.report import runner
 from bioscan_lib.split import outputs as split_outputs
 
 PIXEL_PNG = base64.b64decode(
@@ -56,7 +56,7 @@ def test_sections_follow_the_paper_and_skip_empty_ones(run_outputs: Path) -> Non
     sections = report.collect_sections(run_outputs, load_profile("tiny"))
     assert [s.title.split(":")[0] for s in sections] == ["Dataset statistics", "Data splits"]
     assert sections[0].notebook == "notebooks/02_dataset_statistics.ipynb" and sections[1].notebook is None
-    assert [name for name, _ in sections[0].tables] == ["statistics_vs_published"]
+    assert [table.name for table in sections[0].tables] == ["statistics_vs_published"]
 
 
 def test_a_section_whose_inputs_changed_after_its_notebook_ran_is_marked_out_of_date(run_outputs: Path) -> None:
@@ -132,9 +132,6 @@ def test_every_stage_output_has_a_place_in_the_report_or_a_reason() -> None:
 
 
 def test_counts_print_as_integers_and_empty_tables_say_why(run_outputs: Path) -> None:
-    table = pd.DataFrame({"name": ["a", "b"], "count": [896324.0, float("nan")], "share": [0.25, 0.5]})
-    shown = report.display_table(table)
-    assert shown["count"].tolist() == [896324, ""] and shown["share"].tolist() == [0.25, 0.5]
     classify_outputs.TEST_RESULTS_SEEDS.save(
         pd.DataFrame(columns=["experiment", "model", "loss", "seeds"]), run_outputs
     )
@@ -144,7 +141,9 @@ def test_counts_print_as_integers_and_empty_tables_say_why(run_outputs: Path) ->
     assert classify_outputs.TEST_RESULTS_SEEDS.empty_reason in markdown
     for text in (html, markdown):
         assert "1128313.00" not in text and "1128313" in text
-    assert '<a href="#section-1">Dataset statistics: ' in html and '<h2 id="section-1">' in html
+    assert '<a href="#section-1">Dataset statistics: ' in html and '<h2 id="section-1">1. Dataset statistics' in html
+    assert "1. Dataset statistics" in markdown.split("## Contents")[1].splitlines()[2]
+    assert not re.search(r"\bnan\b", markdown), "an empty cell prints empty"
     assert '<div class="scroll"><table' in html.replace("\n", "")
     assert escape(report.SAMPLE_BANNER) not in html, "the banner is for the sample profile only"
 
@@ -192,3 +191,45 @@ def test_html_escapes_what_it_shows(run_outputs: Path) -> None:
     params.write_text(params.read_text() + "photographs: <script>alert(1)</script>\n")
     html = report.write_report("tiny")[0].read_text()
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_key_results_come_first_long_tables_fold_and_repeated_figures_fold_past_two(run_outputs: Path) -> None:
+    layout = pd.DataFrame({"task": ["order"], "source": ["paper"], "top1": [99.69], "top1 diff": [None]})
+    classify_outputs.TEST_RESULTS_PAPER_LAYOUT.save(layout, run_outputs)
+    rows = display.FOLD_ROWS + 1
+    split_outputs.SPLIT_COMPARISON.save(pd.DataFrame({"class": range(rows), "difference": 0}), run_outputs)
+    for experiment in ("a", "b", "c"):
+        figure = split_outputs.SPLIT_DISTRIBUTION.name(experiment)
+        (run_outputs / FIGURES_FOLDER / f"{figure}.png").write_bytes(PIXEL_PNG)
+    html, markdown = (path.read_text() for path in report.write_report("tiny"))
+    assert html.index('id="key-results"') < html.index('id="test_results_paper_layout"') < html.index('id="summary"')
+    assert f"<details><summary>{rows} rows: all {rows} differences are 0</summary>" in html
+    assert f"<details><summary>{rows} rows: all {rows} differences are 0</summary>" in markdown
+    folded = html.split("1 more figures of the same kinds")[1]
+    assert 'alt="split_distribution_c"' in folded and 'alt="split_distribution_a"' not in folded
+    assert markdown.index("## Key results") < markdown.index("## Summary")
+
+
+def test_provenance_names_the_commit_the_processor_and_each_notebooks_run(run_outputs: Path) -> None:
+    source = run_outputs.parents[1] / "notebooks" / "02_dataset_statistics.ipynb"
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": runner.KERNEL_NAME, "display_name": "Python", "language": "python"}
+    nbformat.write(notebook, source)
+    runner.execute_notebook(source, {}, run_outputs / "notebooks")
+    runs = runner.notebook_runs(run_outputs / "notebooks")
+    assert runs["notebook"].tolist() == ["02_dataset_statistics"] and runs["seconds"].iloc[0] >= 0
+    html = report.write_report("tiny")[0].read_text()
+    assert "<th>suite commit</th>" in html and "<th>processor</th>" in html
+    assert "<td>02_dataset_statistics</td>" in html
+
+
+def test_a_profile_with_recorded_numbers_shows_their_check(run_outputs: Path) -> None:
+    recorded = run_outputs.parents[1] / "recorded.yaml"
+    tolerances = {kind: numbers.Tolerance(0.1, 0.05) for kind in numbers.KINDS}
+    numbers.write_expectations(recorded, {"test/r/top1": numbers.Number("test_accuracy", 0.9)}, tolerances, "x")
+    params = run_outputs.parents[1] / "params" / "tiny.yaml"
+    params.write_text(params.read_text() + "recorded_numbers: recorded.yaml\n")
+    html, markdown = (path.read_text() for path in report.write_report("tiny"))
+    assert "Trained numbers against the recorded sample run" in html and "recorded.yaml" in html
+    assert f'<a href="#{summary.RECORDED_ANCHOR}">' in html
+    assert summary.RECORDED_ITEM in markdown and "not run" in markdown

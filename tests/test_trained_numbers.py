@@ -22,8 +22,8 @@ from bioscan_lib.core.paths import resolve_path
 from bioscan_lib.core.runs import DNA_RUNS_FOLDER, run_path
 from bioscan_lib.report import numbers, runner
 
-EXPECTATIONS = Path(__file__).parent / "expected" / "sample_trained_numbers.yaml"
 PROFILE = "sample"
+EXPECTATIONS = resolve_path(load_profile(PROFILE)["recorded_numbers"])
 FOLLOWS_TRAINING_FROM_EPOCH = 3  # from this epoch on, validation top-1 stays near training top-1
 FOLLOWS_TRAINING_GAP = 0.15
 CNN_UNSEEN_BIN_FLOOR = 0.9  # measured 0.988 (80 of 81) after four epochs
@@ -51,9 +51,8 @@ def out_dir(executed_notebooks: set[str], profile: dict) -> Path:
 
 
 @pytest.fixture(scope="module")
-def measured(out_dir: Path, run_names: list[str], profile: dict) -> dict[str, numbers.Number]:
-    cnn_runs = tuple(config.run_name for config in read_profile(PROFILE).dna_cnn_configs())
-    return numbers.trained_numbers(out_dir, run_names, profile["run"], cnn_runs)
+def measured(out_dir: Path) -> dict[str, numbers.Number]:
+    return numbers.trained_numbers(out_dir, *numbers.trained_runs(PROFILE))
 
 
 def test_recorded_numbers_within_measured_tolerances(measured: dict[str, numbers.Number]) -> None:

@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from bioscan_lib.classify import outputs
+from bioscan_lib.config import read_profile
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.runs import (
     CONFUSION_CSV,
@@ -113,6 +114,13 @@ def heldout_numbers(out_dir: Path, run: str) -> dict[str, Number]:
     return numbers
 
 
+def trained_runs(profile: str) -> tuple[list[str], str | None, tuple[str, ...]]:
+    """The runs notebook 06 trains under a profile, the run notebook 08 labels with, and notebook 09's CNN runs."""
+    parsed = read_profile(profile)
+    cnn = tuple(config.run_name for config in parsed.dna_cnn_configs())
+    return [config.run_name for config in parsed.train_configs()], parsed.generalization_run(), cnn
+
+
 def trained_numbers(
     out_dir: str | os.PathLike, runs: list[str], heldout_run: str | None = None, dna_runs: tuple[str, ...] = ()
 ) -> dict[str, Number]:
@@ -186,6 +194,31 @@ def check(
                 f"difference {difference:.4g} > {tolerance.allowed} ({KINDS[kind]})"
             )
     return failures
+
+
+def comparison(
+    actual: Mapping[str, Number], expected: Mapping[str, Number], tolerances: Mapping[str, Tolerance]
+) -> pd.DataFrame:
+    """One row per recorded or measured number: kind, recorded value, this run's, their difference and the allowance
+    (for labels, a difference of 1 where they differ)."""
+    rows = []
+    for key in sorted(set(actual) | set(expected)):
+        kind = (expected.get(key) or actual[key]).kind
+        if kind in SHARE_KINDS:
+            difference = float(key not in actual or key not in expected or actual[key].value != expected[key].value)
+        else:
+            difference = _difference(kind, key, actual, expected)
+        rows.append(
+            {
+                "number": key,
+                "kind": kind,
+                "recorded": _shown(expected.get(key)),
+                "this run": _shown(actual.get(key)),
+                "difference": difference,
+                "allowed": tolerances[kind].allowed,
+            }
+        )
+    return pd.DataFrame(rows, columns=["number", "kind", "recorded", "this run", "difference", "allowed"])
 
 
 def _shown(number: Number | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import platform
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ import pandas as pd
 
 from bioscan_lib.classify import outputs as classify
 from bioscan_lib.config import load_profile
+from bioscan_lib.core import provenance
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.outputs import FIGURES_FOLDER, NO_ROWS, TABLES_FOLDER, Figure, Output, Table
 from bioscan_lib.core.paths import project_root, resolve_path
@@ -23,9 +25,10 @@ from bioscan_lib.dataset import outputs as dataset
 from bioscan_lib.dna import outputs as dna
 from bioscan_lib.download import outputs as download
 from bioscan_lib.preprocess import outputs as preprocess
-from bioscan_lib.report import runner
+from bioscan_lib.report import runner, summary
+from bioscan_lib.report.display import ShownTable, show_table
 from bioscan_lib.report.runner import FAILED_SUFFIX
-from bioscan_lib.report.summary import summary_table
+from bioscan_lib.report.summary import kind_verdicts, recorded_check, summary_table
 from bioscan_lib.split import outputs as split
 
 ENVIRONMENT_PACKAGES = (
@@ -119,21 +122,14 @@ SECTIONS = (
         "metrics, with the barcode as input. The published row beside them is Table 3's ViT-B/16 on images.",
     ),
 )
+KEY_TABLE = classify.TEST_RESULTS_PAPER_LAYOUT
+KEY_FIGURES = (dataset.CLASS_DISTRIBUTION, classify.LEARNING_CURVES, classify.CONFUSION_MATRIX)  # of the profile's run
+FIGURES_SHOWN = 2  # of a figure written per experiment or run, the first two are shown and the others folded
 SAMPLE_BANNER = (
     "Profile on the embedded sample: the data are synthetic (generated photographs and metadata in the published "
     "formats) and the classifiers are tiny networks trained for minutes on a CPU. The numbers check the pipeline; "
     "their differences from the paper's are by design."
 )
-
-
-def display_table(table: pd.DataFrame) -> pd.DataFrame:
-    """A table as shown: float columns that hold only whole numbers (counts read back from CSV) as integers."""
-    shown = table.copy()
-    for column in shown.columns:
-        values = shown[column]
-        if pd.api.types.is_float_dtype(values) and values.notna().any() and (values.dropna() % 1 == 0).all():
-            shown[column] = values.map(lambda value: "" if pd.isna(value) else int(value))
-    return shown
 
 
 def _output(name: str, kinds: str) -> Output | None:
@@ -182,6 +178,16 @@ def empty_reason(name: str) -> str:
     return getattr(_output(name, "tables"), "empty_reason", NO_ROWS)
 
 
+@dataclass(frozen=True)
+class ShownFigure:
+    """A figure as the report embeds it; `folded` when it is one more of a figure written per experiment or run."""
+
+    name: str
+    title: str
+    png: str  # base64
+    folded: bool = False
+
+
 @dataclass
 class RenderedSection:
     """A section with the tables and figures found for it."""
@@ -190,20 +196,41 @@ class RenderedSection:
     note: str
     notebook: str | None
     stale: str = ""
-    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
-    figures: list[tuple[str, str]] = field(default_factory=list)
+    tables: list[ShownTable] = field(default_factory=list)
+    figures: list[ShownFigure] = field(default_factory=list)
 
 
-def _matching(folder: Path, outputs: tuple[Output, ...], suffix: str, taken: set[str]) -> list[Path]:
-    """Files of `folder` that are one of `outputs`, in their order, each listed once."""
+def _matching(folder: Path, outputs: tuple[Output, ...], suffix: str, taken: set[str]) -> list[tuple[Output, Path]]:
+    """Files of `folder` that are one of `outputs`, in their order, each listed once, with the output they are."""
     stems = sorted(p.stem for p in folder.glob(f"*{suffix}")) if folder.is_dir() else []
     found = []
     for output in outputs:
         for stem in stems:
             if output.matches(stem) and stem not in taken:
                 taken.add(stem)
-                found.append(folder / f"{stem}{suffix}")
+                found.append((output, folder / f"{stem}{suffix}"))
     return found
+
+
+def shown_table(path: Path) -> ShownTable:
+    """A table of the run as the report shows it."""
+    name = path.stem
+    return show_table(name, table_title(name), as_percent(name, pd.read_csv(path)), empty_reason(name))
+
+
+def shown_figure(path: Path, folded: bool = False) -> ShownFigure:
+    """A figure of the run as the report embeds it."""
+    return ShownFigure(path.stem, figure_title(path.stem), base64.b64encode(path.read_bytes()).decode("ascii"), folded)
+
+
+def _figures(found: list[tuple[Output, Path]]) -> list[ShownFigure]:
+    """The section's figures, those past the first FIGURES_SHOWN of one output folded."""
+    seen: dict[Output, int] = {}
+    shown = []
+    for output, path in found:
+        seen[output] = seen.get(output, 0) + 1
+        shown.append(shown_figure(path, folded=seen[output] > FIGURES_SHOWN))
+    return shown
 
 
 def stale_section(notebook: str, profile: dict[str, Any]) -> str:
@@ -233,21 +260,34 @@ def collect_sections(out_dir: Path, profile: dict[str, Any]) -> list[RenderedSec
                 section.note,
                 f"notebooks/{notebook.name}" if notebook.is_file() else None,
                 stale_section(section.notebook, profile),
-                [(p.stem, display_table(as_percent(p.stem, pd.read_csv(p)))) for p in tables],
-                [(p.stem, base64.b64encode(p.read_bytes()).decode("ascii")) for p in figures],
+                [shown_table(path) for _, path in tables],
+                _figures(figures),
             )
         )
     return sections
 
 
+def key_results(out_dir: Path, profile: dict[str, Any]) -> tuple[ShownTable | None, list[ShownFigure]]:
+    """The report's opening block: Table 3 as reproduced, and the key figures of the profile's labelling run."""
+    table = KEY_TABLE.path(out_dir)
+    run = profile.get("run") or ""
+    paths = [
+        out_dir / FIGURES_FOLDER / f"{figure.name(run if '{}' in figure.stem else '')}.png"
+        for figure in KEY_FIGURES
+        if run or "{}" not in figure.stem
+    ]
+    return (shown_table(table) if table.is_file() else None), [shown_figure(p) for p in paths if p.is_file()]
+
+
 def environment() -> dict[str, str]:
-    """Python, platform, package versions and the compute device of this run."""
-    info = {"python": platform.python_version(), "platform": platform.platform()}
-    for name in ENVIRONMENT_PACKAGES:
-        try:
-            info[name] = package_metadata.version(name)
-        except package_metadata.PackageNotFoundError:
-            info[name] = "not installed"
+    """The suite's commit, the processor, the compute device, Python and the platform of this report."""
+    info = {
+        "suite commit": provenance.source_commit(),
+        "processor": f"{provenance.processor()} ({os.cpu_count()} cores)",
+        "device": "CPU",
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     try:
         import torch
 
@@ -255,8 +295,19 @@ def environment() -> dict[str, str]:
             torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({torch.get_num_threads()} threads)"
         )
     except ImportError:
-        info["device"] = "CPU"
+        pass
     return info
+
+
+def library_versions() -> dict[str, str]:
+    """The versions of the suite and the libraries its numbers depend on."""
+    versions = {}
+    for name in ENVIRONMENT_PACKAGES:
+        try:
+            versions[name] = package_metadata.version(name)
+        except package_metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
 
 
 def _template(name: str) -> jinja2.Template:
@@ -266,21 +317,37 @@ def _template(name: str) -> jinja2.Template:
     ).get_template(name)
 
 
+def _recorded_tables(check: pd.DataFrame, kinds: pd.DataFrame) -> tuple[ShownTable, ShownTable]:
+    """The recorded-number check as shown: per kind, and every number."""
+    not_there = "The trained runs are not there yet: run notebooks 06-09."
+    every = check.assign(allowed=pd.to_numeric(check["allowed"]))
+    return (
+        show_table(summary.RECORDED_ANCHOR, "Per kind of number", kinds, not_there),
+        show_table(f"{summary.RECORDED_ANCHOR}-each", "Every number", every, not_there),
+    )
+
+
 def write_report(profile_name: str) -> tuple[Path, Path]:
     """Render `report.html` (self-contained) and `report.md` under the profile's output folder."""
     profile = load_profile(profile_name)
     out_dir = resolve_path(profile["output_dir"])
+    check = recorded_check(out_dir, profile)
+    kinds = None if check is None else kind_verdicts(check)
+    key_table, key_figures = key_results(out_dir, profile)
     context = {
         "profile": profile_name,
         "banner": SAMPLE_BANNER if "sample_records" in profile else "",
-        "empty_reason": empty_reason,
         "parameters": profile,
+        "key_table": key_table,
+        "key_figures": key_figures,
         "sections": collect_sections(out_dir, profile),
-        "summary": summary_table(out_dir),
+        "summary": summary_table(out_dir, profile, kinds),
+        "recorded": None if check is None else _recorded_tables(check, kinds),
+        "recorded_file": profile.get("recorded_numbers"),
         "failures": failed_notebooks(out_dir),
-        "table_title": table_title,
-        "figure_title": figure_title,
+        "notebook_runs": runner.notebook_runs(out_dir / "notebooks"),
         "environment": environment(),
+        "versions": library_versions(),
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
     html = _template("report.html.j2").render(**context)

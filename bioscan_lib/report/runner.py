@@ -25,6 +25,7 @@ import bioscan_lib
 from bioscan_lib.config import TRAINING_PARAMETER, TrainConfig, load_profile
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.paths import project_root, resolve_path
+from bioscan_lib.core.provenance import source_commit
 from bioscan_lib.core.runs import (
     CHECKPOINT_BEST,
     DNA_RUNS_FOLDER,
@@ -44,6 +45,7 @@ KERNEL_NAME = "bioscan-repro"
 # IPC between papermill and its kernel: nothing leaves the machine, and the kernel prints no TCP warning.
 KERNEL_CONFIG = Config({"KernelManager": {"transport": "ipc"}})
 FAILED_SUFFIX = ".failed.ipynb"
+STAMP_SUFFIX = ".done.json"  # `.<notebook>.done.json`: a notebook's last good run, beside it
 HOST_TIMEOUT_SECONDS = 5.0
 LOCK_FILE, LOCK_OWNER_FILE = ".reproduce.lock", ".reproduce.owner"  # in the profile's output folder
 NOT_RUN_BEFORE = "not run before"  # the stale reason of a notebook with no last run
@@ -345,7 +347,17 @@ def failed_path(executed: Path) -> Path:
 
 
 def _stamp(out_dir: Path, notebook: Path) -> Path:
-    return out_dir / f".{notebook.stem}.done.json"
+    return out_dir / f".{notebook.stem}{STAMP_SUFFIX}"
+
+
+def notebook_runs(out_dir: Path) -> pd.DataFrame:
+    """Each notebook's last good run in `out_dir`: how long it took and the suite's commit it ran at."""
+    rows = []
+    for stamp in sorted(out_dir.glob(f".*{STAMP_SUFFIX}")):
+        record = json.loads(stamp.read_text())
+        name = stamp.name.removeprefix(".").removesuffix(STAMP_SUFFIX)
+        rows.append({"notebook": name, "seconds": record.get("seconds"), "suite commit": record.get("commit", "")})
+    return pd.DataFrame(rows, columns=["notebook", "seconds", "suite commit"])
 
 
 def stale_reason(notebook: Path, parameters: dict[str, Any], out_dir: Path, profile: dict[str, Any]) -> str:
@@ -371,6 +383,7 @@ def execute_notebook(
     fingerprint = _fingerprint(notebook, parameters)
     out_dir.mkdir(parents=True, exist_ok=True)
     running = out_dir / f".{notebook.stem}.running.ipynb"
+    started = time.perf_counter()
     try:
         papermill.execute_notebook(
             str(notebook),
@@ -387,7 +400,13 @@ def execute_notebook(
         raise NotebookFailed(notebook, error) from None
     running.replace(executed)
     failed_path(executed).unlink(missing_ok=True)
-    record = {"fingerprint": fingerprint, "parameters": parameters, "inputs": inputs()}
+    record = {
+        "fingerprint": fingerprint,
+        "parameters": parameters,
+        "inputs": inputs(),
+        "seconds": round(time.perf_counter() - started, 1),
+        "commit": source_commit(),
+    }
     write_text_atomic(stamp, json.dumps(record, indent=2) + "\n")
     return executed
 
