@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure
 
 from bioscan_lib.classify import views as classify_views
+from bioscan_lib.core import widgets as core_widgets
 from bioscan_lib.data import bioscan1m, metadata
 from bioscan_lib.dataset import views as dataset_views
 from bioscan_lib.preprocess import views as preprocess_views
@@ -34,6 +38,23 @@ def test_rank_distribution_shows_only_labelled_categories(frame: pd.DataFrame) -
     figure = dataset_views.rank_distribution(frame, "genus", top=5)
     labels = [tick.get_text() for tick in figure.axes[0].get_yticklabels()]
     assert len(labels) == 5 and bioscan1m.NOT_CLASSIFIED not in labels
+
+
+def test_a_refill_runs_before_one_redraw() -> None:
+    parent, child = widgets.Dropdown(options=["a", "b"]), widgets.Dropdown(options=["a1", "a2"])
+    drawn = []
+
+    def draw() -> Figure:
+        drawn.append((parent.value, child.value))
+        return plt.figure()
+
+    def refill() -> None:
+        child.options = [f"{parent.value}1", f"{parent.value}2"]
+        child.value = f"{parent.value}2"
+
+    core_widgets.linked([parent, child], draw, "Linked", refills={parent: refill})
+    parent.value = "b"
+    assert drawn == [("a", "a1"), ("b", "b2")]
 
 
 def test_image_browser_puts_packages_side_by_side(frame: pd.DataFrame, small_sample: Path) -> None:
