@@ -75,10 +75,12 @@ def test_image_browser_says_when_nothing_matches(frame: pd.DataFrame, small_samp
     assert figure.axes[0].texts[0].get_text() == "no specimen"
 
 
-def test_confusion_explorer_starts_at_the_most_confused_class(small_sample: Path) -> None:
+@pytest.fixture(scope="module")
+def runs(small_sample: Path) -> dict[str, classify_views.TestedRun]:
+    """Two runs over six images: an order-like one (A, B, C) and a family-like one (X, Y)."""
     package = str(small_sample / "bioscan1m" / "images" / "original_256")
     frame = metadata.read_metadata(small_sample / "bioscan1m").head(6)
-    predictions = pd.DataFrame(
+    first = pd.DataFrame(
         {
             "image_file": frame["image_file"].astype(str),
             "chunk_number": frame["chunk_number"],
@@ -87,8 +89,52 @@ def test_confusion_explorer_starts_at_the_most_confused_class(small_sample: Path
             "probability": [0.9, 0.6, 0.7, 0.5, 0.8, 0.99],
         }
     )
-    view = classify_views.class_explorer(predictions, package, ["A", "B", "C"])
-    assert view.widget.children[0].children[0].value == "B"
-    figure = classify_views.confusion_row(predictions, package, "B")
+    second = first.assign(true=["X", "Y", "Y", "X", "X", "Y"], predicted=["X", "X", "Y", "X", "X", "X"])
+    return {
+        "order_run": classify_views.TestedRun(first, package, ["A", "B", "C"]),
+        "family_run": classify_views.TestedRun(second, package, ["X", "Y"]),
+    }
+
+
+def test_confusion_explorer_starts_at_the_first_runs_most_confused_class(
+    runs: dict[str, classify_views.TestedRun],
+) -> None:
+    view = classify_views.class_explorer(list(runs), runs.__getitem__)
+    run, true_class = view.widget.children[0].children
+    assert (run.value, true_class.value) == ("order_run", "B")
+    order_run = runs["order_run"]
+    figure = classify_views.confusion_row(order_run.predictions, order_run.package, "B")
     titles = [axis.get_title() for axis in figure.axes]
     assert titles[0] == "B: 3 test images" and titles[1:] == ["as A (0.70)", "as C (0.50)"]
+    assert view.fallback_png == core_widgets.figure_png(figure)
+
+
+def test_confusion_explorer_redraws_for_another_run_with_its_classes(
+    runs: dict[str, classify_views.TestedRun],
+) -> None:
+    view = classify_views.class_explorer(list(runs), runs.__getitem__)
+    run, true_class = view.widget.children[0].children
+    assert list(run.options) == ["order_run", "family_run"]
+    run.value = "family_run"
+    assert list(true_class.options) == ["X", "Y"] and true_class.value == "Y"
+    family_run = runs["family_run"]
+    expected = core_widgets.figure_png(classify_views.confusion_row(family_run.predictions, family_run.package, "Y"))
+    assert view.widget.children[1].outputs[0]["data"]["image/png"] == expected
+
+
+def test_runs_class_explorer_lists_every_run_folder_by_name(
+    runs: dict[str, classify_views.TestedRun], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read = []
+
+    def reading(run_dir: Path) -> classify_views.TestedRun:
+        read.append(run_dir.name)
+        return runs[run_dir.name]
+
+    monkeypatch.setattr(classify_views, "tested_run", reading)
+    view = classify_views.runs_class_explorer([tmp_path / "order_run", tmp_path / "family_run"])
+    run = view.widget.children[0].children[0]
+    assert list(run.options) == ["order_run", "family_run"] and read == ["order_run"]
+    run.value = "family_run"
+    run.value = "order_run"
+    assert read == ["order_run", "family_run"]
