@@ -40,6 +40,14 @@ def test_rank_distribution_shows_only_labelled_categories(frame: pd.DataFrame) -
     assert len(labels) == 5 and bioscan1m.NOT_CLASSIFIED not in labels
 
 
+@pytest.fixture(scope="module")
+def packages(small_sample: Path) -> dict[str, str]:
+    return {
+        "folder": str(small_sample / "bioscan1m" / "images" / "original_256"),
+        "hdf5": str(small_sample / "release" / "original_256.hdf5"),
+    }
+
+
 def test_a_refill_runs_before_one_redraw() -> None:
     parent, child = widgets.Dropdown(options=["a", "b"]), widgets.Dropdown(options=["a1", "a2"])
     drawn = []
@@ -57,22 +65,61 @@ def test_a_refill_runs_before_one_redraw() -> None:
     assert drawn == [("a", "a1"), ("b", "b2")]
 
 
-def test_image_browser_puts_packages_side_by_side(frame: pd.DataFrame, small_sample: Path) -> None:
-    packages = {
-        "folder": str(small_sample / "bioscan1m" / "images" / "original_256"),
-        "hdf5": str(small_sample / "release" / "original_256.hdf5"),
-    }
+def test_image_browser_puts_packages_side_by_side(frame: pd.DataFrame, packages: dict[str, str]) -> None:
     view = preprocess_views.image_browser(frame, packages, rank="order")
     assert view._repr_mimebundle_()["text/plain"].startswith("Image browser")
-    figure = preprocess_views.specimen_grid(frame, packages, "order", "Diptera", None, "train", count=2)
+    diptera = preprocess_views.taxon_specimens(frame, "order", "Diptera", None, "train")
+    figure = preprocess_views.specimen_grid(diptera.head(2), packages, "order = Diptera")
     assert figure.axes[0].get_title().startswith("folder") and figure.axes[1].get_title().startswith("hdf5")
     assert len(figure.axes) == 4
 
 
-def test_image_browser_says_when_nothing_matches(frame: pd.DataFrame, small_sample: Path) -> None:
-    packages = {"folder": str(small_sample / "bioscan1m" / "images" / "original_256")}
-    figure = preprocess_views.specimen_grid(frame, packages, "order", "Nonexistent", None, "train")
+def test_image_browser_says_when_nothing_matches(frame: pd.DataFrame, packages: dict[str, str]) -> None:
+    nothing = preprocess_views.taxon_specimens(frame, "order", "Nonexistent", None, "train")
+    figure = preprocess_views.specimen_grid(nothing, packages, "order = Nonexistent")
     assert figure.axes[0].texts[0].get_text() == "no specimen"
+
+
+def test_image_browser_lists_the_taxa_of_the_chosen_rank_largest_first(
+    frame: pd.DataFrame, packages: dict[str, str]
+) -> None:
+    view = preprocess_views.image_browser(frame, packages, rank="order")
+    rank, taxon = view.widget.children[0].children[:2]
+    assert list(rank.options) == [r for r in bioscan1m.TAXONOMY_COLUMNS if r in frame.columns]
+    rank.value = "family"
+    counts = frame["family"][metadata.labelled(frame["family"])].astype(str).value_counts()
+    assert list(taxon.options) == counts.index.tolist() and taxon.value == counts.index[0]
+    assert bioscan1m.NOT_CLASSIFIED not in taxon.options
+
+
+def test_image_browser_pages_through_a_taxon_and_stops_at_the_last_page(
+    frame: pd.DataFrame, packages: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shown = []
+    draw_grid = preprocess_views.specimen_grid
+
+    def recording_grid(specimens: pd.DataFrame, packages: dict[str, str], title: str) -> Figure:
+        shown.append(specimens["image_file"].astype(str).tolist())
+        return draw_grid(specimens, packages, title)
+
+    monkeypatch.setattr(preprocess_views, "specimen_grid", recording_grid)
+    view = preprocess_views.image_browser(frame, packages, rank="genus")
+    taxon, page = view.widget.children[0].children[1], view.widget.children[0].children[3]
+    files = preprocess_views.taxon_specimens(frame, "genus", taxon.value, None, "train")["image_file"].astype(str)
+    per_page = preprocess_views.SPECIMENS_PER_PAGE
+    assert len(files) > per_page and page.max == -(-len(files) // per_page)
+    page.value = 2
+    assert shown == [files.tolist()[:per_page], files.tolist()[per_page : 2 * per_page]]
+    page.value = page.max + 1
+    assert page.value == page.max
+
+
+def test_image_browser_fallback_is_the_default_view(frame: pd.DataFrame, packages: dict[str, str]) -> None:
+    view = preprocess_views.image_browser(frame, packages, rank="order")
+    diptera = preprocess_views.taxon_specimens(frame, "order", "Diptera", None, "train")
+    title = preprocess_views.page_title("order = Diptera", 1, len(diptera))
+    figure = preprocess_views.specimen_grid(preprocess_views.specimen_page(diptera, 1), packages, title)
+    assert view.fallback_png == core_widgets.figure_png(figure)
 
 
 @pytest.fixture(scope="module")
