@@ -217,3 +217,9 @@ def test_a_tab_inside_a_value_is_refused_and_nothing_is_left(tmp_path: Path) -> 
     with pytest.raises(pa.ArrowInvalid, match="structural characters"):
         metadata.write_metadata(frame, tmp_path / "out.tsv")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_labelled_counts_leave_out_unlabelled_names_largest_first() -> None:
+    column = pd.Series(["Diptera", "not_classified", "Coleoptera", "Diptera", None, ""], dtype="category")
+    counts = metadata.labelled_counts(column)
+    assert counts.index.tolist() == ["Diptera", "Coleoptera"] and counts.tolist() == [2, 1]

@@ -1,7 +1,10 @@
-"""07 test: the confusion explorer of a tested run."""
+"""07 test: the confusion explorer of the tested runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -49,19 +52,51 @@ def confusion_row(predictions: pd.DataFrame, package: str, true_class: str, coun
     return figure
 
 
-def class_explorer(predictions: pd.DataFrame, package: str, classes: list[str]) -> InteractiveView:
-    """Pick a class and see its confusion row and misclassified test images; starts at the most confused class."""
-    errors = predictions.loc[predictions["true"] != predictions["predicted"], "true"].value_counts()
-    choice = widgets.Dropdown(
-        options=classes, value=errors.index[0] if len(errors) else classes[0], description="class"
-    )
-    return linked([choice], lambda: confusion_row(predictions, package, choice.value), "Confusion explorer")
+@dataclass(frozen=True)
+class TestedRun:
+    """A tested run: its test predictions, the image package it was trained on and its class names by index."""
+
+    predictions: pd.DataFrame
+    package: str
+    classes: list[str]
 
 
-def run_class_explorer(run_dir: str | Path) -> InteractiveView:
-    """The confusion explorer of a tested run, over the package it was trained on."""
-
+def tested_run(run_dir: str | Path) -> TestedRun:
+    """The predictions, package and classes of a tested run folder."""
     run = RunFolder(run_dir)
     config = run_config(run)
-    predictions = pd.read_csv(run.file(PREDICTIONS_CSV))
-    return class_explorer(predictions, str(resolve_path(config.data_root) / config.package), run_classes(run_dir))
+    package = str(resolve_path(config.data_root) / config.package)
+    return TestedRun(pd.read_csv(run.file(PREDICTIONS_CSV)), package, run_classes(run_dir))
+
+
+def most_confused_class(run: TestedRun) -> str:
+    """The class with the most misclassified test images (the first class where none is misclassified)."""
+    predictions = run.predictions
+    errors = predictions.loc[predictions["true"] != predictions["predicted"], "true"].value_counts()
+    return errors.index[0] if len(errors) else run.classes[0]
+
+
+def class_explorer(run_names: list[str], load_run: Callable[[str], TestedRun]) -> InteractiveView:
+    """Pick a run and one of its classes and see the class's confusion row and misclassified test images.
+
+    It starts at the first run's most confused class; picking another run lists its classes and starts at its own."""
+    first = load_run(run_names[0])
+    run_choice = widgets.Dropdown(options=run_names, value=run_names[0], description="run")
+    class_choice = widgets.Dropdown(options=first.classes, value=most_confused_class(first), description="class")
+
+    def list_classes() -> None:
+        run = load_run(run_choice.value)
+        class_choice.options = run.classes
+        class_choice.value = most_confused_class(run)
+
+    def draw() -> Figure:
+        run = load_run(run_choice.value)
+        return confusion_row(run.predictions, run.package, class_choice.value)
+
+    return linked([run_choice, class_choice], draw, "Confusion explorer", refills={run_choice: list_classes})
+
+
+def runs_class_explorer(run_dirs: Sequence[str | Path]) -> InteractiveView:
+    """The confusion explorer over tested run folders, by folder name; each run is read when first picked."""
+    folders = {Path(run_dir).name: Path(run_dir) for run_dir in run_dirs}
+    return class_explorer(list(folders), cache(lambda name: tested_run(folders[name])))

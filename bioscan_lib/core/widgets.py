@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import ipywidgets as widgets
@@ -38,20 +38,42 @@ class InteractiveView:
         return bundle
 
 
-def linked(controls: list[widgets.Widget], draw: Callable[[], Figure], title: str) -> InteractiveView:
-    """Controls above a picture that is redrawn whenever a control changes.
+def linked(
+    controls: list[widgets.Widget],
+    draw: Callable[[], Figure],
+    title: str,
+    refills: Mapping[widgets.Widget, Callable[[], None]] | None = None,
+) -> InteractiveView:
+    """Controls above a picture that is redrawn once whenever a control changes.
 
-    The picture is set as the output widget's state, not displayed, so headless runs record nothing extra.
+    A control's refill (e.g. a rank's list of taxa) runs before the redraw, and the controls it changes redraw nothing
+    themselves. The picture is set as the output widget's state, not displayed, so headless runs record nothing extra.
     """
     output = widgets.Output()
+    refills = refills or {}
+    refilling = 0
 
-    def redraw(_: Any = None) -> str:
+    def redraw() -> str:
         png = figure_png(draw())
         output.outputs = (
             {"output_type": "display_data", "metadata": {}, "data": {"image/png": png, "text/plain": title}},
         )
         return png
 
+    def changed(control: widgets.Widget) -> Callable[[Any], None]:
+        def refill_and_redraw(_: Any) -> None:
+            nonlocal refilling
+            refilling += 1
+            try:
+                if control in refills:
+                    refills[control]()
+            finally:
+                refilling -= 1
+            if not refilling:
+                redraw()
+
+        return refill_and_redraw
+
     for control in controls:
-        control.observe(redraw, names="value")
+        control.observe(changed(control), names="value")
     return InteractiveView(widgets.VBox([widgets.HBox(controls), output]), redraw(), title)

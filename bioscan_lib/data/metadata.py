@@ -81,6 +81,11 @@ def labelled(column: pd.Series) -> pd.Series:
     return values.notna() & (values != NOT_CLASSIFIED) & (values != "")
 
 
+def labelled_counts(column: pd.Series) -> pd.Series:
+    """Specimens per name of a rank, labelled ones only, largest first."""
+    return column[labelled(column)].astype("string").value_counts()
+
+
 def _first_rows(mask: pd.Series, limit: int = 5) -> str:
     """File line numbers (header is line 1) of the first offending rows."""
     lines = [str(int(i) + 2) for i in mask[mask].index[:limit]]

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 
 from bioscan_lib.core.widgets import InteractiveView, linked
 from bioscan_lib.data.bioscan1m import BIN_COLUMN, TAXONOMY_COLUMNS
-from bioscan_lib.data.metadata import labelled
+from bioscan_lib.data.metadata import labelled, labelled_counts
 from bioscan_lib.dataset.plots import LOG_AXIS_START
 
 RANK_NAMES = {BIN_COLUMN: "BIN"}  # the metadata column `uri` holds the Barcode Index Number
@@ -17,7 +17,7 @@ RANK_NAMES = {BIN_COLUMN: "BIN"}  # the metadata column `uri` holds the Barcode 
 
 def rank_distribution(frame: pd.DataFrame, rank: str, top: int) -> Figure:
     """Bar chart (log scale) of the `top` largest categories of a rank, labelled samples only."""
-    known = frame.loc[labelled(frame[rank]), rank].astype("string").value_counts().head(top)
+    known = labelled_counts(frame[rank]).head(top)
     table = pd.DataFrame({rank: known.index, "count": known.to_numpy()})
     figure, axis = plt.subplots(figsize=(9, max(2.5, 0.22 * len(table) + 1)))
     axis.barh(table[rank], table["count"], color="tab:blue")
