@@ -9,6 +9,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from bioscan_lib import engine  # noqa: E402
 from bioscan_lib.classify import plots as run_plots  # noqa: E402
 from bioscan_lib.core.figures import DARK_TEXT, LIGHT_TEXT, relative_luminance, text_colour_on  # noqa: E402
 from bioscan_lib.dataset import plots  # noqa: E402
@@ -72,3 +73,39 @@ def test_split_distribution_numbers_are_dark_on_light_cells() -> None:
     colours = _cell_texts(figure.axes[0])
     assert colours["1,023"] == colours["150"] == colours["292"] == DARK_TEXT, "yellow and light green cells"
     assert colours["3"] == LIGHT_TEXT and colours["0"] == DARK_TEXT, "a dark cell, and an empty (white) one"
+
+
+def _summary() -> pd.DataFrame:
+    """Ten epochs, the learning rate divided by ten before epochs 8 and 10, validation top-1 best at 6 and 9 (tied)."""
+    top1 = [0.5, 0.6, 0.7, 0.8, 0.85, 0.95, 0.9, 0.93, 0.95, 0.94]
+    return pd.DataFrame(
+        {
+            "epoch": range(1, 11),
+            "lr": [0.05] * 7 + [0.005] * 2 + [0.0005],
+            "train_loss": np.linspace(2, 0.2, 10),
+            "val_loss": np.linspace(2.2, 0.4, 10),
+            "train_top1": np.linspace(0.4, 0.99, 10),
+            "val_top1": top1,
+        }
+    )
+
+
+def test_learning_curves_mark_the_best_epoch_and_the_learning_rate_drops() -> None:
+    summary = _summary()
+    assert engine.best_epoch(summary) == 6, "the first of the tied best, as best.pt keeps it"
+    run = "large_insect_order_vit_ce_s1"
+    figure = engine.learning_curves(summary, run)
+    for axes in figure.axes:
+        lines = {line.get_label(): line for line in axes.get_lines()}
+        (best,) = [line for label, line in lines.items() if label.startswith("best epoch")]
+        assert list(best.get_xdata()) == [6]
+        drops = [line.get_xdata()[0] for line in axes.get_lines() if line.get_linestyle() == ":"]
+        assert drops == [7.5, 9.5], "between the last epoch at one rate and the first at the next"
+    (legend,) = figure.legends
+    labels = [text.get_text() for text in legend.get_texts()]
+    assert "best epoch: 6 (validation top-1)" in labels and "learning rate 0.05 → 0.005 → 0.0005" in labels
+    renderer = figure.canvas.get_renderer()
+    figure.draw(renderer)
+    (suptitle,) = [text.get_window_extent(renderer) for text in figure.texts if text.get_text() == run]
+    for axes in figure.axes:
+        assert suptitle.y0 >= axes.title.get_window_extent(renderer).y1, "the run name clears the panel titles"
