@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 from bioscan_lib import engine  # noqa: E402
 from bioscan_lib.classify import plots as run_plots  # noqa: E402
 from bioscan_lib.core.figures import DARK_TEXT, LIGHT_TEXT, relative_luminance, text_colour_on  # noqa: E402
+from bioscan_lib.data import bioscan1m  # noqa: E402
 from bioscan_lib.dataset import plots  # noqa: E402
 from bioscan_lib.split import statistics as split_statistics  # noqa: E402
 from bioscan_lib.split.rules import SPLITS  # noqa: E402
@@ -24,17 +25,27 @@ def _log_axes_start_at_one(figure) -> bool:
 
 
 def test_dataset_figures_have_titles_and_log_axes_from_one() -> None:
-    orders = pd.DataFrame({"order": ["Diptera", "Hymenoptera"], "count": [896324, 89311]})
-    families = pd.DataFrame({"family": ["Cecidomyiidae", "Psilidae"], "count": [259104, 237]})
     lengths = pd.Series(np.r_[np.full(50, 658), np.full(3, 700)])
     bins = pd.Series([1, 1, 2, 30], index=list("abcd"))
-    for figure in (
-        plots.class_distribution(orders, families),
-        plots.barcode_length_histogram(lengths),
-        plots.bin_sizes(bins),
-    ):
+    for figure in (plots.barcode_length_histogram(lengths), plots.bin_sizes(bins)):
         assert all(axis.get_title() for axis in figure.axes), "every panel has a title"
         assert _log_axes_start_at_one(figure)
+
+
+def test_class_distribution_axes_span_the_counts_and_set_apart_the_orders_outside_the_16() -> None:
+    classified = list(bioscan1m.published_order_counts())
+    orders = pd.DataFrame({"order": [*classified[:2], "Zoraptera"], "count": [896324, 89311, 3]})
+    families = pd.DataFrame({"family": ["Cecidomyiidae", "Sciaridae", "Psilidae"], "count": [259104, 92276, 237]})
+    figure = plots.class_distribution(orders, families)
+    order_axes, family_axes = figure.axes
+    assert order_axes.get_title() and family_axes.get_title()
+    assert order_axes.get_xlim()[0] == 1 and family_axes.get_xlim()[0] == 100, "the decade below half the smallest"
+    bars = order_axes.patches
+    assert bars[0].get_facecolor() == bars[1].get_facecolor() != bars[2].get_facecolor()
+    assert not bars[0].get_hatch() and bars[2].get_hatch()
+    labels = [text.get_text() for text in order_axes.get_legend().get_texts()]
+    assert labels == ["one of the paper's 16 orders", "outside the 16 (not classified)"]
+    assert [text.get_text() for text in family_axes.texts] == ["259,104", "92,276", "237"], "counts written in"
 
 
 def test_the_per_class_figure_legend_names_the_test_sample_line_above_the_bars() -> None:
