@@ -14,7 +14,11 @@ TEST_RESULTS_SEEDS = Table(
     "Mean and standard deviation over seeds (percent)",
     empty_reason="No configuration has runs with several seeds; the paper's 72-run sweep fills this table.",
 )
-PER_CLASS = Table("per_class_{}", "Per-class accuracy (percent): {}", share_columns=("top1", "top5"))
+PER_CLASS = Table(
+    "per_class_{}",
+    "Per-class accuracy (top-1 is the recall), precision and F1 (percent): {}",
+    share_columns=("top1", "top5", "precision", "f1"),
+)
 PER_CLASS_ACCURACY = Figure("per_class_accuracy_{}", "Per-class test accuracy: {}")
 CONFUSION_MATRIX = Figure("confusion_matrix_{}", "Confusion matrix: {}")
 

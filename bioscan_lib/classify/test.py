@@ -67,8 +67,9 @@ def checked_classes(run: RunFolder, config: TrainConfig) -> list[str]:
 
 
 def per_class_table(classes: list[str], logits: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
-    """Per class: index, test samples, top-1 and top-5 accuracy (NaN where the class has no test sample)."""
-
+    """Per class: index, test samples, top-1 (its recall) and top-5 accuracy, precision and F1 of the top-1
+    predictions (NaN where there is nothing to count: see `metrics.precision_recall_f1`)."""
+    scores = metrics.precision_recall_f1(metrics.confusion(labels, logits.argmax(axis=1), len(classes)))
     return pd.DataFrame(
         {
             "class": classes,
@@ -76,6 +77,8 @@ def per_class_table(classes: list[str], logits: np.ndarray, labels: np.ndarray) 
             "test_samples": np.bincount(labels, minlength=len(classes)),
             "top1": per_class_topk(logits, labels, 1),
             "top5": per_class_topk(logits, labels, min(5, len(classes))),
+            "precision": scores["precision"].to_numpy(),
+            "f1": scores["f1"].to_numpy(),
         }
     )
 
