@@ -489,15 +489,13 @@ def learning_curves(summary: pd.DataFrame, title: str) -> Figure:
     drops (between two epochs) and the best epoch marked."""
     figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(9, 3.8), layout="constrained")
     best = summary.loc[summary["epoch"] == best_epoch(summary)]
+    marked = f"best epoch: {best_epoch(summary)} (validation top-1)"
     drops = learning_rate_drops(summary)
     rates = "learning rate " + " → ".join(f"{lr:.2g}" for lr in [summary["lr"].iloc[0], *drops["lr"]])
     for axes, column, scale in ((loss_axes, "loss", 1), (accuracy_axes, "top1", 100)):
         for split, style in (("train", "-"), ("val", "--")):
             axes.plot(summary["epoch"], scale * summary[f"{split}_{column}"], style, marker="o", label=split)
-        axes.plot(
-            best["epoch"], scale * best[f"val_{column}"], "*", color="black", markersize=14, zorder=3,
-            label=f"best epoch: {int(best['epoch'].iloc[0])} (validation top-1)",
-        )  # fmt: skip
+        axes.plot(best["epoch"], scale * best[f"val_{column}"], "*", color="black", markersize=14, label=marked)
         for number, epoch in enumerate(drops["epoch"]):
             axes.axvline(epoch - 0.5, color="grey", linestyle=":", label=rates if number == 0 else None)
         axes.grid(alpha=0.3)
