@@ -120,3 +120,41 @@ def test_learning_curves_mark_the_best_epoch_and_the_learning_rate_drops() -> No
     (suptitle,) = [text.get_window_extent(renderer) for text in figure.texts if text.get_text() == run]
     for axes in figure.axes:
         assert suptitle.y0 >= axes.title.get_window_extent(renderer).y1, "the run name clears the panel titles"
+
+
+def test_the_row_share_confusion_matrix_writes_each_rows_shares_summing_to_100() -> None:
+    matrix = np.array([[6, 3, 1], [2, 8, 0], [0, 0, 0]])
+    figure = run_plots.row_share_confusion_figure(matrix, ["A", "B", "C"], "run: test, by true class")
+    written = {(round(text.get_position()[1]), round(text.get_position()[0])): text for text in figure.axes[0].texts}
+    assert {cell: text.get_text() for cell, text in written.items()} == {
+        (0, 0): "60", (0, 1): "30", (0, 2): "10", (1, 0): "20", (1, 1): "80"
+    }, "every non-zero share of a small matrix; none in the row of a class without samples"  # fmt: skip
+    image = figure.axes[0].images[0]
+    for (row, column), text in written.items():
+        background = image.cmap(image.norm(image.get_array()[row, column]))
+        assert text.get_color() == text_colour_on(background)
+    assert written[(1, 1)].get_color() == DARK_TEXT, "80 % is a light (yellow-green) cell"
+
+
+def test_a_large_row_share_confusion_matrix_writes_only_its_largest_shares() -> None:
+    classes = [f"family {index}" for index in range(run_plots.CELL_VALUES_UP_TO + 1)]
+    matrix = 19 * np.eye(len(classes), dtype=int)
+    matrix[0, 1], matrix[0, 0] = 1, 99  # a 1 % confusion: left blank in a matrix this large
+    figure = run_plots.row_share_confusion_figure(matrix, classes, "run: test, by true class")
+    assert sorted(text.get_text() for text in figure.axes[0].texts) == ["100"] * (len(classes) - 1) + ["99"]
+
+
+def test_per_class_scores_write_precision_recall_and_f1_in_percent() -> None:
+    table = pd.DataFrame(
+        {
+            "class": ["A", "B"],
+            "test_samples": [10, 0],
+            "top1": [0.8, np.nan],
+            "precision": [0.5, 0.0],
+            "f1": [0.6154, 0],
+        }
+    )
+    figure = run_plots.per_class_scores(table, "run: test precision, recall and F1 per class")
+    axes = figure.axes[0]
+    assert [label.get_text() for label in axes.get_xticklabels()] == ["precision", "recall (top-1)", "F1"]
+    assert [text.get_text() for text in axes.texts] == ["50", "80", "62", "0", "0"], "B's recall left blank"

@@ -20,7 +20,17 @@ PER_CLASS = Table(
     share_columns=("top1", "top5", "precision", "f1"),
 )
 PER_CLASS_ACCURACY = Figure("per_class_accuracy_{}", "Per-class test accuracy: {}")
+PER_CLASS_SCORES = Figure("per_class_scores_{}", "Per-class precision, recall and F1: {}")
 CONFUSION_MATRIX = Figure("confusion_matrix_{}", "Confusion matrix: {}")
+CONFUSION_MATRIX_ROW_SHARES = Figure(
+    "confusion_matrix_row_shares_{}", "Confusion matrix, each row in percent of its true class: {}"
+)
+TOP_CONFUSIONS = Table(
+    "top_confusions_{}",
+    "Most frequent confusions, true → predicted (share: of the true class's test samples): {}",
+    empty_reason="No test sample was misclassified: there is no confusion to list.",
+    share_columns=("share_of_true",),
+)
 
 GENERALIZATION_PREDICTIONS = Table(
     "generalization_predictions", "Labels, confidence and uncertainty flag per photograph"

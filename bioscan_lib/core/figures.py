@@ -25,6 +25,11 @@ def text_colour_on(background) -> str:
     return DARK_TEXT if relative_luminance(background) > EQUAL_CONTRAST_LUMINANCE else LIGHT_TEXT
 
 
+def write_in_cell(axes, row: int, column: int, text: str, background, fontsize: float = 6) -> None:
+    """Write `text` centred in a cell of an image of a matrix, black or white as the cell's colour asks."""
+    axes.text(column, row, text, ha="center", va="center", fontsize=fontsize, color=text_colour_on(background))
+
+
 def image_grid(images: list, titles: list[str], columns: int = 6, size: float = 2.2) -> Figure:
     """A grid of photographs with a title under each (e.g. one specimen per order)."""
     rows = -(-len(images) // columns)
