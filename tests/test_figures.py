@@ -158,3 +158,22 @@ def test_per_class_scores_write_precision_recall_and_f1_in_percent() -> None:
     axes = figure.axes[0]
     assert [label.get_text() for label in axes.get_xticklabels()] == ["precision", "recall (top-1)", "F1"]
     assert [text.get_text() for text in axes.texts] == ["50", "80", "62", "0", "0"], "B's recall left blank"
+
+
+def test_the_reliability_diagram_marks_the_threshold_and_draws_each_bins_accuracy() -> None:
+    bins = pd.DataFrame(
+        {
+            "low": [0, 0.5],
+            "high": [0.5, 1],
+            "photographs": [4, 0],
+            "confidence": [0.4, np.nan],
+            "accuracy": [0.25, np.nan],
+        }
+    )
+    figure = run_plots.reliability_figure(bins, 0.62, 0.15)
+    axes = figure.axes[0]
+    (threshold,) = [line for line in axes.get_lines() if line.get_label().startswith("uncertainty threshold")]
+    assert list(threshold.get_xdata()) == [0.62, 0.62] and threshold.get_label() == "uncertainty threshold 0.620"
+    heights = [bar.get_height() for bar in axes.patches if bar.get_label() != "flagged uncertain"]
+    assert heights == [0.25, 0.0], "an empty bin has no bar"
+    assert [text.get_text() for text in axes.texts] == ["4", ""] and "0.150" in axes.get_title()

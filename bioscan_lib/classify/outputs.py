@@ -39,6 +39,10 @@ GENERALIZATION_SCORES = Table("generalization_scores", "Scored against the held-
 GENERALIZATION_CONDITIONS = Table(
     "generalization_conditions", "Accuracy under each change of imaging condition (percent)"
 )
+GENERALIZATION_RELIABILITY = Figure(
+    "generalization_reliability",
+    "Reliability of the confidence: accuracy per confidence bin, photographs in each, the uncertainty threshold",
+)
 GENERALIZATION_GALLERY = Figure(
     "generalization_gallery", "New photographs labelled (tick: right, cross: wrong with the truth, ?: flagged)"
 )

@@ -83,6 +83,25 @@ def per_class_scores(table: pd.DataFrame, title: str) -> Figure:
     return figure
 
 
+def reliability_figure(bins: pd.DataFrame, threshold: float, calibration_error: float) -> Figure:
+    """A reliability diagram: accuracy per confidence bin against the diagonal of a calibrated model, each bin's
+    photographs written above it, the uncertainty threshold marked and the flagged side shaded.
+
+    `bins` has columns low, high, photographs, confidence and accuracy (fractions), as `predict.reliability_table`."""
+    figure, axes = plt.subplots(figsize=(6, 5), layout="constrained")
+    axes.axvspan(0, threshold, color="lightgrey", alpha=0.5, label="flagged uncertain")
+    width, label = bins["high"] - bins["low"], "accuracy of the bin (its photographs above)"
+    bars = axes.bar(bins["low"], bins["accuracy"].fillna(0), width, align="edge", edgecolor="black", label=label)
+    axes.bar_label(bars, [f"{count:,}" if count else "" for count in bins["photographs"]], fontsize=7)
+    axes.plot([0, 1], [0, 1], "--", color="black", label="calibrated: accuracy = confidence")
+    axes.axvline(threshold, color="tab:red", label=f"uncertainty threshold {threshold:.3f}")
+    axes.set(xlim=(0, 1), ylim=(0, 1.08), xlabel="confidence (top-1 probability)", ylabel="accuracy")
+    title = f"Reliability on the labelled photographs (expected calibration error {calibration_error:.3f})"
+    axes.set_title(title, fontsize=9)
+    axes.legend(loc="upper left", fontsize=8)
+    return figure
+
+
 def _matrix_axes(classes: list[str], title: str):
     """A figure and axes sized for a class-by-class matrix, classes on both axes (rows true, columns predicted)."""
     size = max(5, 0.22 * len(classes) + 2)
