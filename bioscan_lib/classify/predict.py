@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
@@ -235,7 +236,7 @@ def expected_calibration_error(bins: pd.DataFrame) -> float:
     return float((gaps * bins["photographs"]).sum() / bins["photographs"].sum())
 
 
-def reliability_diagram(predictions: pd.DataFrame, threshold: float):
+def reliability_diagram(predictions: pd.DataFrame, threshold: float) -> Figure:
     """Accuracy against confidence of the labelled photographs (`with_truth`), the uncertainty threshold marked."""
     bins = reliability_table(predictions)
     return reliability_figure(bins, threshold, expected_calibration_error(bins))
