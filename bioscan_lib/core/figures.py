@@ -7,7 +7,6 @@ import numpy as np
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
-BASE_COLOURS = {"A": "red", "T": "blue", "C": "green", "G": "gold", "N": "lightgrey", "-": "white"}
 DARK_TEXT, LIGHT_TEXT = "black", "white"
 # black and white text contrast equally with a background of this relative luminance (WCAG 2: (L + 0.05) ratios)
 EQUAL_CONTRAST_LUMINANCE = (0.05 * 1.05) ** 0.5 - 0.05
