@@ -474,17 +474,35 @@ def read_summary(folder: str | os.PathLike) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+def best_epoch(summary: pd.DataFrame) -> int:
+    """The epoch of best validation top-1, the first of equals: the one `fit` keeps as best.pt."""
+    return int(summary.loc[summary["val_top1"].idxmax(), "epoch"])
+
+
+def learning_rate_drops(summary: pd.DataFrame) -> pd.DataFrame:
+    """The epochs that start at a lower learning rate than the one before, with that rate (columns epoch, lr)."""
+    return summary.loc[summary["lr"] < summary["lr"].shift(), ["epoch", "lr"]].reset_index(drop=True)
+
+
 def learning_curves(summary: pd.DataFrame, title: str) -> Figure:
-    """Loss and top-1 accuracy per epoch, training and validation, from a run's summary table."""
-    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for split, style in (("train", "-"), ("val", "--")):
-        loss_axes.plot(summary["epoch"], summary[f"{split}_loss"], style, marker="o", label=split)
-        accuracy_axes.plot(summary["epoch"], 100 * summary[f"{split}_top1"], style, marker="o", label=split)
+    """Loss and top-1 accuracy per epoch, training and validation, from a run's summary table, with the learning-rate
+    drops (between two epochs) and the best epoch marked."""
+    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(9, 3.8), layout="constrained")
+    best = summary.loc[summary["epoch"] == best_epoch(summary)]
+    marked = f"best epoch: {best_epoch(summary)} (validation top-1)"
+    drops = learning_rate_drops(summary)
+    rates = "learning rate " + " → ".join(f"{lr:.2g}" for lr in [summary["lr"].iloc[0], *drops["lr"]])
+    for axes, column, scale in ((loss_axes, "loss", 1), (accuracy_axes, "top1", 100)):
+        for split, style in (("train", "-"), ("val", "--")):
+            axes.plot(summary["epoch"], scale * summary[f"{split}_{column}"], style, marker="o", label=split)
+        axes.plot(best["epoch"], scale * best[f"val_{column}"], "*", color="black", markersize=14, label=marked)
+        for number, epoch in enumerate(drops["epoch"]):
+            axes.axvline(epoch - 0.5, color="grey", linestyle=":", label=rates if number == 0 else None)
+        axes.grid(alpha=0.3)
     loss_axes.set(xlabel="epoch", ylabel="loss", title="loss")
     accuracy_axes.set(xlabel="epoch", ylabel="top-1 accuracy (%)", title="top-1 accuracy")
-    for axes in (loss_axes, accuracy_axes):
-        axes.grid(alpha=0.3)
-        axes.legend()
+    handles, labels = accuracy_axes.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=8, frameon=False)
     figure.suptitle(title)
     return figure
 

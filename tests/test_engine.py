@@ -71,6 +71,7 @@ def test_a_vector_classifier_trains_resumes_and_is_read_back_through_the_engine(
     assert summary["epoch"].tolist() == [1, 2, 3, 4] and summary["lr"].tolist() == pytest.approx([0.05] * 3 + [0.005])
     assert summary["val_top1"].iloc[-1] > 0.9  # three balanced classes: the majority class is 1/3
     assert (folder / CHECKPOINT_BEST).is_file() and (folder / CHECKPOINT_LAST).is_file()
+    assert engine.best_epoch(summary) == RunFolder(folder).best_checkpoint()["epoch"]
     assert run_config(RunFolder(folder), EngineConfig).model == "mlp" and RunFolder(folder).info["classes"] == CLASSES
     assert not RunFolder(folder).info["channels_last"]
 

@@ -63,8 +63,14 @@ def test_a_tested_run_holds_consistent_metrics_tables_and_figures(trained: dict[
     assert result["top1"] <= result["top3"] <= result["top5"] <= result["top10"]
     assert 0 < result["average_k1_threshold"] < 1 and 0 <= result["average_k1"] <= 1
     assert pd.read_csv(folder / evaluate.METRICS_CSV).loc[0, "top1"] == pytest.approx(result["top1"])
-    for name in ("per_class_accuracy", "confusion_matrix"):
-        assert (folder / "figures" / f"{name}.png").is_file()
+    for name in ("per_class_accuracy", "per_class_scores", "confusion_matrix", "confusion_matrix_row_shares"):
+        assert (folder / "figures" / f"{name}.png").is_file() and (folder / "figures" / f"{name}.svg").is_file()
+    assert np.nanmean(per_class["f1"][(matrix.sum(axis=0) + matrix.sum(axis=1)) > 0]) == pytest.approx(
+        result["f1_macro"]
+    )
+    confusions = evaluate.top_confusions_table(folder)
+    assert confusions["samples"].sum() <= result["samples"] * (1 - result["top1"]) + 1e-9
+    assert confusions["samples"].is_monotonic_decreasing and (confusions["true"] != confusions["predicted"]).all()
     predictions = pd.read_csv(folder / evaluate.PREDICTIONS_CSV)
     assert len(predictions) == result["samples"]
     assert (predictions["true"] == predictions["predicted"]).mean() == pytest.approx(result["top1"])

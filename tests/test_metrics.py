@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import precision_recall_fscore_support
 
 from bioscan_lib.classify import metrics
 
@@ -73,6 +74,41 @@ def test_published_average_k_rule_uses_the_first_and_last_validation_samples() -
 def test_confusion_matrix_has_a_row_and_column_for_every_class() -> None:
     matrix = metrics.confusion(LABELS, SCORES.argmax(axis=1), 4)
     np.testing.assert_array_equal(matrix, [[1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0]])
+
+
+# a made-up test of three classes (rows true, columns predicted); C has no sample
+MADE_UP = np.array([[6, 3, 1], [2, 8, 0], [0, 0, 0]])
+
+
+def test_row_shares_sum_to_one_per_class_with_samples() -> None:
+    shares = metrics.row_shares(MADE_UP)
+    np.testing.assert_allclose(shares[:2].sum(axis=1), [1, 1])
+    np.testing.assert_allclose(shares[0], [0.6, 0.3, 0.1])
+    assert np.isnan(shares[2]).all(), "a class without samples has no shares"
+
+
+def test_precision_recall_and_f1_per_class_agree_with_scikit_learn() -> None:
+    labels = np.repeat([0, 0, 0, 1, 1, 1], [6, 3, 1, 2, 8, 0])
+    predictions = np.repeat([0, 1, 2, 0, 1, 2], [6, 3, 1, 2, 8, 0])
+    scores = metrics.precision_recall_f1(metrics.confusion(labels, predictions, 3))
+    expected = precision_recall_fscore_support(labels, predictions, labels=[0, 1, 2], zero_division=np.nan)
+    for column, values in zip(["precision", "recall", "f1"], expected[:3]):
+        np.testing.assert_allclose(scores[column].to_numpy()[:2], values[:2], err_msg=column)
+    assert scores.loc[2, "precision"] == 0 and np.isnan(scores.loc[2, "recall"]) and scores.loc[2, "f1"] == 0
+    assert np.nanmean(scores["f1"]) == pytest.approx(metrics.f1_micro_macro(labels, predictions)[1])
+
+
+def test_top_confusions_are_the_largest_off_diagonal_cells_sorted() -> None:
+    table = metrics.top_confusions(MADE_UP, ["A", "B", "C"], count=2)
+    assert table.to_dict("list") == {
+        "true": ["A", "B"],
+        "predicted": ["B", "A"],
+        "samples": [3, 2],
+        "share_of_true": [pytest.approx(0.3), pytest.approx(0.2)],
+    }
+    everything = metrics.top_confusions(MADE_UP, ["A", "B", "C"])
+    assert list(zip(everything["true"], everything["predicted"])) == [("A", "B"), ("B", "A"), ("A", "C")]
+    assert metrics.top_confusions(np.eye(3, dtype=int), ["A", "B", "C"]).empty, "no error, no confusion"
 
 
 def test_test_metrics_reports_every_metric_for_the_ks_that_fit() -> None:

@@ -98,6 +98,24 @@ def test_scores_count_accuracy_and_separate_unseen_orders() -> None:
     assert predict.with_truth(truth, labels).equals(truth), "truth joined twice is joined once"
 
 
+def test_reliability_bins_hold_accuracy_and_mean_confidence_per_confidence_bin() -> None:
+    predictions = pd.DataFrame(
+        {
+            "confidence": [0.05, 0.55, 0.58, 0.95, 1.0, 0.9],
+            "correct": [False, True, False, True, True, False],
+            "problem": ["", "", "", "", "", "unreadable"],  # left out: never labelled
+        }
+    )
+    bins = predict.reliability_table(predictions, bins=4).set_index("low")
+    assert bins["photographs"].tolist() == [1, 0, 2, 2], "a confidence of 1 lies in the last bin"
+    assert (
+        bins.loc[0.5, "accuracy"] == 0.5 and bins.loc[0.75, "accuracy"] == 1.0 and np.isnan(bins.loc[0.25, "accuracy"])
+    )
+    assert bins.loc[0.5, "confidence"] == pytest.approx(0.565) and bins.loc[0.75, "confidence"] == pytest.approx(0.975)
+    gaps = 1 * 0.05 + 2 * abs(0.5 - 0.565) + 2 * abs(1.0 - 0.975)
+    assert predict.expected_calibration_error(bins) == pytest.approx(gaps / 5)
+
+
 def test_gallery_titles_show_the_truth() -> None:
     rows = pd.DataFrame(
         {

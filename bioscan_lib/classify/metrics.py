@@ -1,8 +1,10 @@
-"""The paper's test metrics: micro and macro top-k accuracy, F1, average-k accuracy, per-class accuracy, confusion matrix."""
+"""The paper's test metrics: micro and macro top-k accuracy, F1, average-k accuracy, per-class accuracy, confusion
+matrix; and what the confusion matrix tells per class: its shares, precision, recall and F1, the largest confusions."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import confusion_matrix, f1_score
 
 from bioscan_lib.config import AVERAGE_K_RULES
@@ -100,6 +102,50 @@ def average_k_accuracy(probabilities: np.ndarray, labels: np.ndarray, threshold:
 def confusion(labels: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:
     """Confusion matrix: rows true class, columns predicted class, over all `n_classes` classes."""
     return confusion_matrix(labels, predictions, labels=np.arange(n_classes))
+
+
+def row_shares(matrix: np.ndarray) -> np.ndarray:
+    """Each row of a confusion matrix divided by its sum: the share of the true class given each prediction (NaN for
+    a class without samples)."""
+    counts = np.asarray(matrix, dtype=np.float64)
+    totals = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, counts / np.maximum(totals, 1), np.nan)
+
+
+def precision_recall_f1(matrix: np.ndarray) -> pd.DataFrame:
+    """Per class (one row per row of a confusion matrix): precision, recall and F1 of its top-1 predictions; NaN where
+    a ratio has nothing to count (precision of a class never predicted, recall of one without samples)."""
+    counts = np.asarray(matrix, dtype=np.float64)
+    hits, true, predicted = np.diag(counts), counts.sum(axis=1), counts.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pd.DataFrame(
+            {
+                "precision": np.where(predicted > 0, hits / predicted, np.nan),
+                "recall": np.where(true > 0, hits / true, np.nan),
+                "f1": np.where(true + predicted > 0, 2 * hits / (true + predicted), np.nan),
+            }
+        )
+
+
+def top_confusions(matrix: np.ndarray, classes: list[str], count: int = 10) -> pd.DataFrame:
+    """The `count` largest off-diagonal cells of a confusion matrix: true and predicted class, samples and their share
+    of the true class; most samples first, then largest share, then class index."""
+    counts = np.asarray(matrix)
+    true, predicted = np.nonzero(counts * (1 - np.eye(len(counts), dtype=counts.dtype)))
+    table = pd.DataFrame(
+        {
+            "true": np.asarray(classes, dtype=object)[true],
+            "predicted": np.asarray(classes, dtype=object)[predicted],
+            "samples": counts[true, predicted],
+            "share_of_true": row_shares(counts)[true, predicted],
+        }
+    )
+    return (
+        table.sort_values(["samples", "share_of_true"], ascending=False, kind="stable")
+        .head(count)
+        .reset_index(drop=True)
+    )
 
 
 def classification_metrics(

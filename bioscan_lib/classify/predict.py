@@ -9,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from bioscan_lib.classify.data import eval_transform, experiment_dataset
 from bioscan_lib.classify.metrics import softmax
+from bioscan_lib.classify.plots import reliability_figure
 from bioscan_lib.classify.test import checked_classes, load_best
 from bioscan_lib.config import run_config
 from bioscan_lib.core.figures import image_grid
@@ -29,6 +31,7 @@ from bioscan_lib.split.rules import split_folder
 FULL_SIZE_FACTOR = 4  # a shorter side this many times the model's input size looks like an uncropped photograph
 FULL_SIZE_PROBES = 5  # photographs whose size is read for that check
 CONFIDENT_SHARE = 0.95  # the threshold keeps this share of the run's validation photographs confident
+RELIABILITY_BINS = 10  # equal-width confidence bins of the reliability diagram
 
 
 class PhotoDataset:
@@ -211,6 +214,32 @@ def heldout_scores(predictions: pd.DataFrame, labels: pd.DataFrame, label_column
             {"measure": "AUROC of low confidence for unseen orders (0.5: chance)", "value": round(float(auroc), 4)},
         ]
     )
+
+
+def reliability_table(predictions: pd.DataFrame, bins: int = RELIABILITY_BINS) -> pd.DataFrame:
+    """Labelled photographs with the truth (`with_truth`) in equal-width bins of confidence: per bin its bounds, its
+    photographs, their mean confidence and their accuracy (a photograph of an unseen class counts as wrong)."""
+    shown = labelled(predictions)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.digitize(shown["confidence"].to_numpy(), edges[1:-1])  # bin i holds [edges[i], edges[i + 1])
+    grouped = shown.groupby(which)
+    table = pd.DataFrame({"low": edges[:-1], "high": edges[1:]})
+    table["photographs"] = grouped.size().reindex(range(bins), fill_value=0).to_numpy()
+    table["confidence"] = grouped["confidence"].mean().reindex(range(bins)).to_numpy()
+    table["accuracy"] = grouped["correct"].mean().reindex(range(bins)).to_numpy()
+    return table
+
+
+def expected_calibration_error(bins: pd.DataFrame) -> float:
+    """The photographs' mean gap between confidence and accuracy, bin by bin (a `reliability_table`)."""
+    gaps = (bins["accuracy"] - bins["confidence"]).abs().fillna(0)
+    return float((gaps * bins["photographs"]).sum() / bins["photographs"].sum())
+
+
+def reliability_diagram(predictions: pd.DataFrame, threshold: float) -> Figure:
+    """Accuracy against confidence of the labelled photographs (`with_truth`), the uncertainty threshold marked."""
+    bins = reliability_table(predictions)
+    return reliability_figure(bins, threshold, expected_calibration_error(bins))
 
 
 def _percent(flags: pd.Series) -> float:

@@ -16,7 +16,12 @@ from bioscan_lib.classify import metrics
 from bioscan_lib.classify.data import build_datasets, class_names
 from bioscan_lib.classify.metrics import per_class_topk, softmax
 from bioscan_lib.classify.models import create_model
-from bioscan_lib.classify.plots import confusion_matrix_figure, per_class_accuracy
+from bioscan_lib.classify.plots import (
+    confusion_matrix_figure,
+    per_class_accuracy,
+    per_class_scores,
+    row_share_confusion_figure,
+)
 from bioscan_lib.config import AVERAGE_K_RULES, TrainConfig, run_config
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.outputs import save_figure, write_csv
@@ -67,8 +72,9 @@ def checked_classes(run: RunFolder, config: TrainConfig) -> list[str]:
 
 
 def per_class_table(classes: list[str], logits: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
-    """Per class: index, test samples, top-1 and top-5 accuracy (NaN where the class has no test sample)."""
-
+    """Per class: index, test samples, top-1 (its recall) and top-5 accuracy, precision and F1 of the top-1
+    predictions (NaN where there is nothing to count: see `metrics.precision_recall_f1`)."""
+    scores = metrics.precision_recall_f1(metrics.confusion(labels, logits.argmax(axis=1), len(classes)))
     return pd.DataFrame(
         {
             "class": classes,
@@ -76,6 +82,8 @@ def per_class_table(classes: list[str], logits: np.ndarray, labels: np.ndarray) 
             "test_samples": np.bincount(labels, minlength=len(classes)),
             "top1": per_class_topk(logits, labels, 1),
             "top5": per_class_topk(logits, labels, min(5, len(classes))),
+            "precision": scores["precision"].to_numpy(),
+            "f1": scores["f1"].to_numpy(),
         }
     )
 
@@ -180,16 +188,33 @@ def _loader(dataset, config):
     return make_loader(dataset, config.batch_size, config.workers)
 
 
+def read_confusion(folder: str | os.PathLike) -> pd.DataFrame:
+    """A tested run's confusion matrix: rows true class, columns predicted class, indexed by class name."""
+    return pd.read_csv(Path(folder) / CONFUSION_CSV, index_col=0)
+
+
+def top_confusions_table(folder: str | os.PathLike) -> pd.DataFrame:
+    """A tested run's most frequent confusions: true and predicted class, test samples, share of the true class."""
+    matrix = read_confusion(folder)
+    return metrics.top_confusions(matrix.to_numpy(), matrix.index.tolist())
+
+
 def run_figures(folder: str | os.PathLike, experiment: str, table: pd.DataFrame) -> dict[str, object]:
-    """The per-class accuracy figure (with the paper's values where published) and the confusion-matrix figure."""
+    """The per-class figures (accuracy, with the paper's values where published; precision, recall and F1) and the
+    confusion matrix, in samples and in shares of each true class."""
 
     folder = Path(folder)
     paper = published_per_class(experiment, table["class"].tolist())
     shown = table.assign(published_top1=paper) if paper is not None else table
-    matrix = pd.read_csv(folder / CONFUSION_CSV, index_col=0)
+    matrix = read_confusion(folder)
+    counts, classes = matrix.to_numpy(), matrix.index.tolist()
     return {
         "per_class_accuracy": per_class_accuracy(shown, f"{folder.name}: test top-1 per class"),
-        "confusion_matrix": confusion_matrix_figure(matrix.to_numpy(), matrix.index.tolist(), f"{folder.name}: test"),
+        "per_class_scores": per_class_scores(table, f"{folder.name}: test precision, recall and F1 per class"),
+        "confusion_matrix": confusion_matrix_figure(counts, classes, f"{folder.name}: test"),
+        "confusion_matrix_row_shares": row_share_confusion_figure(
+            counts, classes, f"{folder.name}: test, by true class"
+        ),
     }
 
 

@@ -1,4 +1,4 @@
-"""Writing tables (CSV and Markdown) and figures (PNG) under a profile's output folder."""
+"""Writing tables (CSV and Markdown) and figures (PNG and SVG) under a profile's output folder."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
 import pandas as pd
 
 from bioscan_lib.core.files import atomic_path, write_text_atomic
@@ -14,6 +15,8 @@ from bioscan_lib.core.files import atomic_path, write_text_atomic
 TABLES_FOLDER = "tables"
 FIGURES_FOLDER = "figures"
 NO_ROWS = "No rows in this run."
+FIGURE_METADATA = {"png": {"Software": None}, "svg": {"Creator": None, "Date": None}}  # no version, no time
+SVG_HASH_SALT = "bioscan-repro"  # the SVG's element ids are hashes salted with this, the same on every save
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,10 @@ class Table(Output):
 
 @dataclass(frozen=True)
 class Figure(Output):
-    """A figure (PNG under `figures/`)."""
+    """A figure (PNG, and SVG for print, under `figures/`)."""
 
     def save(self, figure, out_dir: str | os.PathLike, key: str = "") -> Path:
-        """Write `figure` under `out_dir`; return the PNG path."""
+        """Write `figure` under `out_dir` as PNG and SVG; return the PNG path."""
         return save_figure(figure, out_dir, self.name(key))
 
 
@@ -80,8 +83,11 @@ def write_csv(table: pd.DataFrame, path: str | os.PathLike, index: bool = False)
 
 
 def save_figure(figure, out_dir: str | os.PathLike, name: str, dpi: int = 120) -> Path:
-    """Write a matplotlib figure as `<out_dir>/figures/<name>.png`, byte-stable for the same content."""
-    path = Path(out_dir) / FIGURES_FOLDER / f"{name}.png"
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
-    return path
+    """Write a matplotlib figure as `<out_dir>/figures/<name>.png` and `.svg`, each byte-stable for the same content;
+    return the PNG path."""
+    folder = Path(out_dir) / FIGURES_FOLDER
+    with matplotlib.rc_context({"svg.hashsalt": SVG_HASH_SALT}):
+        for extension, metadata in FIGURE_METADATA.items():
+            with atomic_path(folder / f"{name}.{extension}") as temporary:
+                figure.savefig(temporary, format=extension, dpi=dpi, bbox_inches="tight", metadata=metadata)
+    return folder / f"{name}.png"

@@ -9,26 +9,50 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from bioscan_lib.data import bioscan1m
+
 LOG_AXIS_START = 0.5  # log count axes start below one specimen: no cut-off baseline, and a class of one shows
+CLASS_COLOUR = "tab:blue"
+OUTSIDE_THE_16 = {"facecolor": "lightgrey", "edgecolor": "dimgrey", "hatch": "//"}  # orders the paper leaves out
+COUNT_LABEL_ROOM = 3  # the count axis runs to this many times the largest count: room for its written count
 BASE_COLOURS = {"A": "red", "T": "blue", "C": "green", "G": "gold", "N": "lightgrey", "-": "white"}
 
 
 def class_distribution(order_table: pd.DataFrame, family_table: pd.DataFrame) -> Figure:
-    """Specimens per order (16 classes) and per Diptera family (40 classes), log scale, as in the paper."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(14, 9), gridspec_kw={"width_ratios": [1, 1.4]})
-    for axis, table, column, title in (
-        (left, order_table, "order", "Insect orders"),
-        (right, family_table, "family", "Diptera families (40 most populous)"),
-    ):
-        axis.barh(table[column].astype(str), table["count"], color="tab:blue")
-        axis.set_xscale("log")
-        axis.set_xlim(left=LOG_AXIS_START)
-        axis.invert_yaxis()
-        axis.set_xlabel("specimens (log scale)")
-        axis.set_title(title)
-        axis.tick_params(axis="y", labelsize=8)
-    figure.tight_layout()
+    """Specimens per order and per Diptera family (40 classes), log scale as in the paper; orders outside the
+    paper's 16 hatched grey."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(14, 9), width_ratios=[1, 1.4], layout="constrained")
+    orders = _count_bars(left, order_table["order"].astype(str), order_table["count"], "Insect orders")
+    classified = order_table["order"].isin(list(bioscan1m.published_order_counts())).to_numpy()
+    for bar in np.asarray(orders.patches)[~classified]:
+        bar.set(**OUTSIDE_THE_16)
+    left.legend(
+        handles=[Patch(color=CLASS_COLOUR, label="one of the paper's 16 orders")]
+        + [Patch(**OUTSIDE_THE_16, label="outside the 16 (not classified)")] * (not classified.all()),
+        loc="lower right",
+        fontsize=8,
+    )
+    _count_bars(right, family_table["family"].astype(str), family_table["count"], "Diptera families (40 most populous)")
     return figure
+
+
+def log_axis_start(counts: pd.Series) -> float:
+    """The power of ten at or below half the smallest count: every bar shows, and the axis spans only the decades the
+    counts use, so that bars of similar counts still differ."""
+    return float(10 ** np.floor(np.log10(max(counts.min(), 1) / 2)))
+
+
+def _count_bars(axis, names: pd.Series, counts: pd.Series, title: str):
+    """Horizontal bars of `counts` on a log axis from `log_axis_start`, largest first, each count written at its end."""
+    bars = axis.barh(names, counts, color=CLASS_COLOUR)
+    axis.bar_label(bars, [f"{count:,}" for count in counts], padding=2, fontsize=7)
+    axis.set_xscale("log")
+    axis.set_xlim(log_axis_start(counts), COUNT_LABEL_ROOM * counts.max())
+    axis.invert_yaxis()
+    axis.set_xlabel("specimens (log scale)")
+    axis.set_title(title)
+    axis.tick_params(axis="y", labelsize=8)
+    return bars
 
 
 def barcode_length_histogram(lengths: pd.Series) -> Figure:

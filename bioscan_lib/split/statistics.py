@@ -8,6 +8,7 @@ import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
+from bioscan_lib.core.figures import write_in_cell
 from bioscan_lib.data import bioscan1m
 from bioscan_lib.data.bioscan1m import (
     DIPTERA,
@@ -134,8 +135,7 @@ def plot_split_distribution(counts: pd.DataFrame, experiment: str) -> Figure:
         norm=LogNorm(vmin=1, vmax=max(int(values.max(initial=1)), 2)),
     )
     for (row, column), value in np.ndenumerate(values):
-        light = value == 0 or np.mean(image.cmap(image.norm(value))[:3]) > 0.5
-        axes.text(column, row, f"{value:,}", ha="center", va="center", fontsize=7, color="black" if light else "white")
+        write_in_cell(axes, row, column, f"{value:,}", "white" if value == 0 else image.cmap(image.norm(value)), 7)
     axes.set_xticks(range(len(SPLITS)), SPLITS)
     axes.set_yticks(
         range(len(counts)), [f"{index}  {name}" for index, name in zip(counts["index"], counts["class"])], fontsize=7
