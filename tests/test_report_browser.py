@@ -1,5 +1,6 @@
 """The sample's report opened in a real headless browser: every image loads, no text runs past the page's width
-at a desktop and a narrow window, and the summary is there. Runs after nbval, on the outputs it has just made."""
+at a desktop and a narrow window, the key results and the summary fill the first two screens, no table is wider
+than its column and the whole report is short. Runs after nbval, on the outputs it has just made."""
 
 from __future__ import annotations
 
@@ -25,6 +26,13 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
 ]
 WINDOW_WIDTHS = (1280, 800)
+DESKTOP = {"width": 1400, "height": 900}
+OPENING_SCREENS = 2  # the key results and the summary are read without scrolling further
+REPORT_HEIGHT_LIMIT = 15_000  # pixels at the desktop width: about 17 screens
+# Tables wider than the column they stand in.
+WIDER_THAN_COLUMN = """() => [...document.querySelectorAll('table')]
+  .filter(t => t.getClientRects().length && t.getBoundingClientRect().width > document.body.clientWidth + 1)
+  .map(t => (t.closest('div') || t).previousElementSibling?.textContent.slice(0, 60) || t.textContent.slice(0, 60))"""
 # Elements whose right edge passes the window, outside the boxes that scroll on their own.
 OVERFLOWING = """() => {
   const width = document.documentElement.clientWidth;
@@ -71,9 +79,22 @@ def test_no_text_overflows_the_page(report_page, width: int) -> None:
     assert report_page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
 
 
-def test_the_summary_opens_the_report(report_page) -> None:
+def test_key_results_and_the_summary_open_the_report(report_page) -> None:
+    report_page.set_viewport_size(DESKTOP)
     rows = report_page.locator("#summary + p + .scroll tr")
-    assert rows.count() == len(summary.PAPER_ITEMS) + 1
-    assert report_page.locator("h2").nth(0).inner_text() == "Summary"
-    verdicts = report_page.locator("td[class^=verdict-]").all_inner_texts()
-    assert set(verdicts) <= {"equal", "within tolerance", "differs", summary.NOT_RUN, summary.NO_PUBLISHED_VALUE}
+    assert rows.count() == len(summary.PAPER_ITEMS) + 2, "a header, the recorded-number check, one per paper item"
+    assert report_page.locator("h2").nth(0).inner_text() == "Key results"
+    assert report_page.locator("h2").nth(1).inner_text() == "Summary"
+    summary_bottom = report_page.evaluate(
+        "document.querySelector('#summary + p + .scroll').getBoundingClientRect().bottom + window.scrollY"
+    )
+    assert summary_bottom <= OPENING_SCREENS * DESKTOP["height"]
+    verdicts = set(report_page.locator("td[class^=verdict-]").all_inner_texts())
+    assert verdicts <= {"equal", "within tolerance", "differs", *summary.NOT_JUDGED}
+    assert summary.FOR_INFORMATION in verdicts, "the sample's differences by design are marked as such"
+
+
+def test_no_table_is_wider_than_its_column_and_the_report_is_short(report_page) -> None:
+    report_page.set_viewport_size(DESKTOP)
+    assert report_page.evaluate(WIDER_THAN_COLUMN) == []
+    assert report_page.evaluate("document.documentElement.scrollHeight") < REPORT_HEIGHT_LIMIT

@@ -104,14 +104,25 @@ SECTIONS = (
     Section(
         "Testing: Table 3 (test results), per-class accuracy and confusion matrices",
         "07_test",
-        (classify.TEST_RESULTS_PAPER_LAYOUT, classify.TEST_RESULTS, classify.TEST_RESULTS_SEEDS, classify.PER_CLASS),
-        (classify.PER_CLASS_ACCURACY, classify.CONFUSION_MATRIX),
+        (
+            classify.TEST_RESULTS_PAPER_LAYOUT,
+            classify.TEST_RESULTS,
+            classify.TEST_RESULTS_SEEDS,
+            classify.PER_CLASS,
+            classify.TOP_CONFUSIONS,
+        ),
+        (
+            classify.PER_CLASS_ACCURACY,
+            classify.CONFUSION_MATRIX_ROW_SHARES,
+            classify.PER_CLASS_SCORES,
+            classify.CONFUSION_MATRIX,
+        ),
     ),
     Section(
         "Generalization: labelling new photographs",
         "08_generalization",
         (classify.GENERALIZATION_PREDICTIONS, classify.GENERALIZATION_SCORES, classify.GENERALIZATION_CONDITIONS),
-        (classify.GENERALIZATION_GALLERY,),
+        (classify.GENERALIZATION_RELIABILITY, classify.GENERALIZATION_GALLERY),
     ),
     Section(
         "Beyond the paper: DNA barcodes classified on the six experiments, beside the photographs",
@@ -123,7 +134,8 @@ SECTIONS = (
     ),
 )
 KEY_TABLE = classify.TEST_RESULTS_PAPER_LAYOUT
-KEY_FIGURES = (dataset.CLASS_DISTRIBUTION, classify.LEARNING_CURVES, classify.CONFUSION_MATRIX)  # of the profile's run
+KEY_FIGURES = (dataset.CLASS_DISTRIBUTION, classify.LEARNING_CURVES, classify.CONFUSION_MATRIX_ROW_SHARES)  # the second
+# and third of the profile's `run` (the one notebook 08 labels with)
 FIGURES_SHOWN = 2  # of a figure written per experiment or run, the first two are shown and the others folded
 SAMPLE_BANNER = (
     "Profile on the embedded sample: the data are synthetic (generated photographs and metadata in the published "

@@ -25,6 +25,7 @@ NOT_RUN = "not run"
 NO_PUBLISHED_VALUE = "no published value"
 FOR_INFORMATION = "for information"  # the sample against the paper: a difference by design, its reason beside it
 NOT_COMPARED = "not compared"
+NOT_JUDGED = (NOT_RUN, NO_PUBLISHED_VALUE, FOR_INFORMATION, NOT_COMPARED)  # verdicts that are not a comparison
 RECORDED_ANCHOR = "recorded-numbers"
 SYNTHETIC_COUNTS = (
     "the sample's {sample_records:,} synthetic records, with tempered class frequencies, stand for the release's "
