@@ -230,7 +230,7 @@ def test_the_same_seed_gives_the_same_partition_and_another_seed_another(sample_
 
 def test_the_partition_files_are_written_beside_the_metadata(tmp_path: Path, sample_metadata) -> None:
     tsv = write_metadata(sample_metadata, tmp_path / METADATA_NAME)
-    folder = clibd.write_partition_beside(tsv, SEED)
+    folder = clibd.write_release_partition(sample_metadata, tsv, SEED)
     assert folder == tmp_path / CLIBD_FOLDER == clibd.partition_folder(tmp_path)
     assert clibd.read_partition(folder, sample_metadata[CLIBD_ID_COLUMN]).equals(
         clibd.make_partition(sample_metadata, SEED)

@@ -1,8 +1,9 @@
 """The CLIBD partition of BIOSCAN-1M: read from its ten files of sample IDs, or made by CLIBD's rules from a seed.
 
 The rules, from `dataset/create_splits.py` of bioscan-ml/clibd (its defaults):
-- specimens whose species is not classified go to `no_split`;
-- labelled species of fewer than `min_species_size` (10) specimens are the tail, the others common;
+- specimens whose species is not classified go to `no_split` (an empty species here too, which CLIBD never meets);
+- labelled species of fewer than `min_species_size` (10) specimens are the tail, the others common (its docstring
+  says more than 10, its code keeps species of 10);
 - tail species of one specimen go to `single_species`;
 - common species: 80 % seen, the rest unseen; each seen species' specimens 70 % `train_seen`, 10 % `val_seen`,
   10 % `test_seen`, the rest `seen_keys`;
@@ -37,7 +38,7 @@ from bioscan_lib.data.bioscan1m import (
     CLIBD_SPLITS,
     CLIBD_UNLABELLED,
 )
-from bioscan_lib.data.metadata import find_metadata, labelled, read_metadata
+from bioscan_lib.data.metadata import find_metadata, labelled
 
 MIN_SPECIES_SIZE = 10  # species of fewer specimens are the tail
 SEEN_SPECIES = (Fraction(8, 10), Fraction(2, 10))  # common species: seen, unseen
@@ -222,10 +223,9 @@ def clibd_partition(metadata: pd.DataFrame, metadata_path: str | os.PathLike, se
     return make_partition(metadata, seed)
 
 
-def write_partition_beside(
-    metadata_path: str | os.PathLike, seed: int, min_species_size: int = MIN_SPECIES_SIZE
+def write_release_partition(
+    metadata: pd.DataFrame, metadata_path: str | os.PathLike, seed: int, min_species_size: int = MIN_SPECIES_SIZE
 ) -> Path:
-    """Make the CLIBD partition of a metadata TSV with `seed` and write its ten files beside it (for a release)."""
-    metadata = read_metadata(metadata_path)
+    """Make the CLIBD partition of a release's metadata with `seed` and write its ten files beside its TSV."""
     splits = make_partition(metadata, seed, min_species_size)
     return write_partition(metadata[CLIBD_ID_COLUMN], splits, partition_folder(metadata_path))
