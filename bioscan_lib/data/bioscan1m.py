@@ -77,7 +77,7 @@ CLIBD_SPLITS = (
 CLIBD_UNLABELLED, CLIBD_SINGLE = "no_split", "single_species"  # specimens of no species; of a species of one specimen
 CLIBD_SEEN = ("train_seen", "seen_keys", "val_seen", "test_seen")
 CLIBD_UNSEEN = ("val_unseen", "val_unseen_keys", "test_unseen", "test_unseen_keys")
-CLIBD_KEYS_OF_QUERIES = {  # each query split and the key split it is searched against
+CLIBD_KEYS_OF_QUERIES = {  # each query split and the key split it is searched against (CLIBD's summary script)
     "val_seen": "seen_keys",
     "test_seen": "seen_keys",
     "val_unseen": "val_unseen_keys",
