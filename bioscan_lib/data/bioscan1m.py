@@ -57,6 +57,35 @@ N_DIPTERA_FAMILIES = 40  # the Diptera experiments classify the 40 most populous
 SPLIT_VALUES = ("train", "validation", "test", "no_split")
 NOT_CLASSIFIED = "not_classified"
 
+# the CLIBD partition (Gong et al., ICLR 2025): species seen in training or not, each evaluated as queries searched
+# against keys; ten files of sample IDs, one a line, in a folder beside the metadata TSV, as bioscan-dataset reads them
+CLIBD_FOLDER = "CLIBD_partitioning"
+CLIBD_ID_COLUMN = "sampleid"  # what each line of a split file holds
+CLIBD_SPLIT_COLUMN = "clibd_split"  # the column bioscan-dataset adds for it
+CLIBD_SPLITS = (
+    "no_split",
+    "train_seen",
+    "seen_keys",
+    "single_species",
+    "val_seen",
+    "val_unseen",
+    "val_unseen_keys",
+    "test_seen",
+    "test_unseen",
+    "test_unseen_keys",
+)
+CLIBD_UNLABELLED, CLIBD_SINGLE = "no_split", "single_species"  # specimens of no species; of a species of one specimen
+CLIBD_SEEN = ("train_seen", "seen_keys", "val_seen", "test_seen")
+CLIBD_UNSEEN = ("val_unseen", "val_unseen_keys", "test_unseen", "test_unseen_keys")
+CLIBD_KEYS_OF_QUERIES = {  # each query split and the key split it is searched against (CLIBD's summary script)
+    "val_seen": "seen_keys",
+    "test_seen": "seen_keys",
+    "val_unseen": "val_unseen_keys",
+    "test_unseen": "test_unseen_keys",
+}
+CLIBD_QUERIES = tuple(CLIBD_KEYS_OF_QUERIES)
+CLIBD_KEYS = tuple(dict.fromkeys(CLIBD_KEYS_OF_QUERIES.values()))
+
 COPYRIGHT_COLUMNS = (
     "copyright_license",
     "copyright_holder",
