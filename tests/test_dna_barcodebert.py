@@ -64,6 +64,8 @@ def test_tokens_are_non_overlapping_kmers_padded_with_unknown_and_masked_to_the_
     assert (ids[4] == UNK).all() and not mask[4].any()
     eights, covered = barcodebert.tokens(pd.Series(["C" * 660]), 8)
     assert eights.shape == (1, 82) and (eights == 2 + int("11111111", 4)).all() and covered.all()
+    with pytest.raises(ValueError, match="k-mer length 0 is below 1"):
+        barcodebert.tokens(reads, 0)
 
 
 def _direct_embeddings(model: BertForTokenClassification, reads: pd.Series) -> torch.Tensor:

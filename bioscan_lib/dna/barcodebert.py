@@ -144,7 +144,7 @@ def _kmer_length(config: BertConfig, path: str | os.PathLike) -> int:
 def _fitting_state(state: dict[str, Any], expected: dict[str, torch.Tensor], path: str | os.PathLike) -> dict:
     """The "model" entry without DistributedDataParallel's prefix, refused in one line unless every key and shape is
     the config's."""
-    state = {key.removeprefix(PARALLEL_PREFIX): value for key, value in state.items()}
+    state = {str(key).removeprefix(PARALLEL_PREFIX): value for key, value in state.items()}
     state.pop(OLD_POSITION_IDS, None)  # always 0 .. max_position_embeddings - 1; transformers rebuilds it
     differences = [f"{key} missing" for key in expected if key not in state]
     differences += [f"{key} unexpected" for key in state if key not in expected]
