@@ -8,8 +8,9 @@ checkpoint whose scheduler holds a Python method (OneCycleLR before torch 2.4) i
 
 Tokens as BarcodeBERT's `KmerTokenizer` makes them for its probes (barcodebert/datasets.py, knn_probing.py): the
 vocabulary is [MASK], [UNK], then the ACGT k-mers in itertools.product order; the read, cleaned as the data layer
-states, is padded with N to 660 bases and cut into 660 // k non-overlapping k-mers (no [CLS]; bases past the last
-whole k-mer dropped); a k-mer holding any other byte is [UNK], and the attention mask covers the read's whole k-mers.
+states (BarcodeBERT's tokeniser only cuts at 660; it neither upper-cases nor strips trailing Ns), is padded with N to
+660 bases and cut into 660 // k non-overlapping k-mers (no [CLS]; bases past the last whole k-mer dropped); a k-mer
+holding any other byte is [UNK], and the attention mask covers the read's whole k-mers.
 """
 
 from __future__ import annotations
@@ -186,7 +187,8 @@ def _mean_of_last_layer(model: BertForTokenClassification, ids: torch.Tensor, ma
 def linear_probe(
     embeddings: np.ndarray, labels: np.ndarray, seed: int = DEFAULT_SEED, max_iter: int = KmerConfig.max_iter
 ) -> Pipeline:
-    """A multinomial logistic regression on the standardised embeddings, fitted as the k-mer classifier's is."""
+    """A multinomial logistic regression on the standardised embeddings, fitted as the k-mer classifier's is
+    (BarcodeBERT's linear_probing.py trains a linear layer by SGD instead)."""
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=seed))
     return probe.fit(embeddings, labels)
 
