@@ -84,6 +84,7 @@ def test_html_is_self_contained_and_markdown_links_figures(run_outputs: Path) ->
     assert "data:image/png;base64," + base64.b64encode(PIXEL_PNG).decode() in html
     assert "<td>order categories</td>" in html and "large_insect_order" in html
     assert "![class_distribution](figures/class_distribution.png)" in markdown
+    assert '<a href="figures/class_distribution.svg">SVG</a>' in html and "(figures/class_distribution.svg)" in markdown
     assert re.search(r"\| order categories\s+\|\s+18 \|\s+16 \|\s+2 \|", markdown)
     assert "| seed | 5 |" in markdown and "| torch |" in markdown
     assert markdown.index("Dataset statistics") < markdown.index("Data splits")

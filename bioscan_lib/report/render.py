@@ -19,7 +19,7 @@ from bioscan_lib.classify import outputs as classify
 from bioscan_lib.config import load_profile
 from bioscan_lib.core import provenance
 from bioscan_lib.core.files import write_text_atomic
-from bioscan_lib.core.outputs import FIGURES_FOLDER, NO_ROWS, TABLES_FOLDER, Figure, Output, Table
+from bioscan_lib.core.outputs import FIGURE_METADATA, FIGURES_FOLDER, NO_ROWS, TABLES_FOLDER, Figure, Output, Table
 from bioscan_lib.core.paths import project_root, resolve_path
 from bioscan_lib.dataset import outputs as dataset
 from bioscan_lib.dna import outputs as dna
@@ -360,6 +360,7 @@ def write_report(profile_name: str) -> tuple[Path, Path]:
         "notebook_runs": runner.notebook_runs(out_dir / "notebooks"),
         "environment": environment(),
         "versions": library_versions(),
+        "figure_formats": tuple(FIGURE_METADATA),
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
     html = _template("report.html.j2").render(**context)
