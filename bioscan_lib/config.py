@@ -16,10 +16,11 @@ from typing import Any
 
 import yaml
 
+from bioscan_lib.classify.model_names import check_model_name
 from bioscan_lib.core.paths import project_root, resolve_path
 from bioscan_lib.core.runs import DNA_RUNS_FOLDER, PARAMS_FILE, RESTORE, RunFolder, RunFolderError, run_path
 from bioscan_lib.data import DEFAULT_RELEASE, RELEASES
-from bioscan_lib.data.bioscan1m import DATASET_FOLDER, EXPERIMENTS, IMAGES_FOLDER
+from bioscan_lib.data.bioscan1m import DATASET_FOLDER, EXPERIMENTS, IMAGES_FOLDER, checked_experiment
 
 LOSSES = ("ce", "focal")
 DEFAULT_SEED = 2023  # every seeded step: the sample, the splits, training
@@ -78,6 +79,7 @@ class EngineConfig:
     )
 
     def __post_init__(self) -> None:
+        checked_experiment(self.experiment)
         if self.loss not in LOSSES:
             raise ValueError(f"Unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}.")
         if min(self.epochs, self.batch_size) < 1:
@@ -134,6 +136,7 @@ class TrainConfig(EngineConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_model_name(self.model)
         if not 1 <= self.crop_size <= self.image_size:
             raise ValueError(
                 f"crop_size must be positive and at most image_size; got {self.crop_size} and {self.image_size}."
@@ -163,8 +166,8 @@ class KmerConfig:
     unique_barcodes: bool = _option(False, "train on each distinct barcode once (BIOSCAN-5M's protocol)")
 
     def __post_init__(self) -> None:
+        checked_experiment(self.experiment)
         checks = [
-            (self.experiment in EXPERIMENTS, f"experiment {self.experiment!r}: one of {', '.join(EXPERIMENTS)}"),
             (1 <= self.kmer <= 8, f"dna_kmer {self.kmer}: from 1 to 8"),
             (_finite(self.regularization) and self.regularization > 0, "dna_regularization: a number above 0"),
             (self.max_iter >= 1, f"dna_max_iter {self.max_iter}: 1 or more"),

@@ -9,8 +9,22 @@ from pathlib import Path
 import pytest
 
 from bioscan_lib import cli
+from bioscan_lib.classify.model_names import timm_architectures
+from bioscan_lib.config import LOSSES
 from bioscan_lib.core.outputs import FIGURES_FOLDER
+from bioscan_lib.data.bioscan1m import EXPERIMENTS
 from bioscan_lib.dataset.outputs import CLASS_DISTRIBUTION, DATASET_STATISTICS
+
+
+def _error_before_torch(*arguments: str) -> str:
+    """The one-line error of a command run in a fresh interpreter, which exits with status 2 without loading torch."""
+    probe = f"import sys\nfrom bioscan_lib import cli\ncode = cli.main({list(arguments)!r})\nprint(sorted({{'torch', 'timm'}} & set(sys.modules)))\nsys.exit(code)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout.strip() == "[]", f"imported {result.stdout.strip()} before refusing {arguments}"
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
 
 
 def test_every_stage_registers_its_subcommand() -> None:
@@ -103,3 +117,21 @@ def test_every_command_taking_a_profile_defaults_to_the_sample(monkeypatch: pyte
 def test_sweep_write_needs_its_profile_named(capsys: pytest.CaptureFixture) -> None:
     assert cli.main(["sweep", "--write", "--folder", "unused"]) == 2
     assert "sweep --write needs --profile" in capsys.readouterr().err
+
+
+def test_a_wrong_experiment_is_refused_before_torch_naming_the_experiments() -> None:
+    message = _error_before_torch("train", "--experiment", "large_insect_orders")
+    assert message.startswith(
+        "bioscan-repro train: Unknown experiment 'large_insect_orders'; did you mean large_insect_order?"
+    )
+    assert all(experiment in message for experiment in EXPERIMENTS)
+
+
+def test_a_wrong_loss_is_refused_before_torch_naming_the_losses() -> None:
+    assert _error_before_torch("train", "--loss", "bce").endswith(f"choose one of {', '.join(LOSSES)}.")
+
+
+def test_a_wrong_model_is_refused_before_torch_naming_the_nearest_timm_models() -> None:
+    assert {"resnet50", "test_resnet", "vit_base_patch16_224"} <= timm_architectures()
+    message = _error_before_torch("train", "--model", "resnet5O")
+    assert message.startswith("bioscan-repro train: Unknown timm model 'resnet5O'; did you mean resnet50")

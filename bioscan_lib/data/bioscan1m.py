@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from functools import cache
@@ -97,11 +98,18 @@ def experiment_task(experiment: str) -> str:
     return experiment.split("_", 1)[1]
 
 
+def checked_experiment(experiment: str) -> str:
+    """`experiment` if it is one of the six, else a one-line error naming them (and the nearest)."""
+    if experiment in EXPERIMENTS:
+        return experiment
+    nearest = difflib.get_close_matches(experiment, EXPERIMENTS, n=1)
+    hint = f"did you mean {nearest[0]}? " if nearest else ""
+    raise ValueError(f"Unknown experiment {experiment!r}; {hint}the experiments are {', '.join(EXPERIMENTS)}.")
+
+
 def label_column(experiment: str) -> str:
     """The metadata column holding an experiment's class labels."""
-    if experiment not in EXPERIMENTS:
-        raise ValueError(f"Unknown experiment {experiment!r}; the experiments are {', '.join(EXPERIMENTS)}.")
-    return LABEL_COLUMNS[experiment_task(experiment)]
+    return LABEL_COLUMNS[experiment_task(checked_experiment(experiment))]
 
 
 @cache
