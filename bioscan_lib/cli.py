@@ -497,6 +497,11 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _test(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.config import run_config
+    from bioscan_lib.core.runs import existing_run
+
+    for folder in arguments.runs:
+        run_config(existing_run(folder))  # each run's parameters checked before torch loads
     from bioscan_lib.classify import test
 
     for folder in arguments.runs:
@@ -671,11 +676,18 @@ def _add_sweep(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _predict(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.config import run_config
+    from bioscan_lib.core.runs import existing_run
+    from bioscan_lib.data.images import PhotoSource
+
+    _check_output_file(arguments.output, "--output")
+    run_config(existing_run(arguments.run))
+    photos = PhotoSource(arguments.input)
+    photos.names()  # none there is an error before torch loads
     from bioscan_lib.classify.predict import predict_photographs
     from bioscan_lib.core.outputs import write_csv
 
-    _check_output_file(arguments.output, "--output")
-    table = predict_photographs(arguments.run, arguments.input, arguments.crop, arguments.top_k, arguments.threshold)
+    table = predict_photographs(arguments.run, photos, arguments.crop, arguments.top_k, arguments.threshold)
     path = write_csv(table, arguments.output)
     unread = int((table["problem"] != "").sum())
     print(
@@ -696,9 +708,17 @@ def _check_output_file(path: str, flag: str) -> None:
 
 
 def _add_predict(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("predict", help="label a folder, ZIP or HDF5 of new photographs with a trained run")
+    parser = subparsers.add_parser(
+        "predict", help="label new photographs (files, or a folder, ZIP or HDF5 of them) with a trained run"
+    )
     parser.add_argument("--run", required=True, help="a training run folder (outputs/<profile>/runs/<name>)")
-    parser.add_argument("--input", required=True, help="folder (searched recursively), ZIP or HDF5 of photographs")
+    parser.add_argument(
+        "--input",
+        required=True,
+        nargs="+",
+        metavar="PATH",
+        help="one or several photographs, or one folder (searched recursively), ZIP or HDF5 of them",
+    )
     parser.add_argument(
         "--output", required=True, help="CSV to write: image_file, top-k labels and probabilities, uncertain"
     )

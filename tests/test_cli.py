@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from bioscan_lib import cli
 from bioscan_lib.classify.model_names import timm_architectures
 from bioscan_lib.config import LOSSES
 from bioscan_lib.core.outputs import FIGURES_FOLDER
+from bioscan_lib.core.runs import RunFolder
 from bioscan_lib.data.bioscan1m import EXPERIMENTS
 from bioscan_lib.dataset.outputs import CLASS_DISTRIBUTION, DATASET_STATISTICS
 
@@ -135,3 +137,37 @@ def test_a_wrong_model_is_refused_before_torch_naming_the_nearest_timm_models() 
     assert {"resnet50", "test_resnet", "vit_base_patch16_224"} <= timm_architectures()
     message = _error_before_torch("train", "--model", "resnet5O")
     assert message.startswith("bioscan-repro train: Unknown timm model 'resnet5O'; did you mean resnet50")
+
+
+def _run_folder(runs: Path, name: str) -> Path:
+    """A run folder holding only its parameters, enough for the checks made before torch loads."""
+    folder = runs / name
+    folder.mkdir(parents=True)
+    RunFolder(folder).write_record(dataclasses.asdict(cli.TrainConfig(output_dir=str(runs.parent))), {"classes": ["a"]})
+    return folder
+
+
+def test_a_mistyped_run_folder_is_refused_before_torch_naming_the_runs_beside_it(tmp_path: Path) -> None:
+    run = _run_folder(tmp_path / "runs", "large_insect_order_resnet50_ce_s1")
+    mistyped = str(run.parent / "large_insect_order_resnet50_ce_s2")
+    predict = ["predict", "--run", mistyped, "--input", str(tmp_path), "--output", str(tmp_path / "labels.csv")]
+    for command in (["test", "--run", mistyped], predict):
+        message = _error_before_torch(*command)
+        assert f"{mistyped}: no such run folder; the runs in {run.parent} include {run.name};" in message
+
+
+def test_predict_refuses_what_it_cannot_read_before_torch_naming_what_it_takes(tmp_path: Path) -> None:
+    run = str(_run_folder(tmp_path / "runs", "large_insect_order_resnet50_ce_s1"))
+    (tmp_path / "notes.txt").write_text("not a photograph")
+    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8")
+    output = ["--output", str(tmp_path / "labels.csv")]
+    missing = _error_before_torch("predict", "--run", run, "--input", "one.jpg", *output)
+    assert missing == "bioscan-repro predict: one.jpg: no such photograph, folder or file of photographs"
+    other = _error_before_torch("predict", "--run", run, "--input", str(tmp_path / "notes.txt"), *output)
+    assert other.endswith(
+        "notes.txt: not a photograph (.jpg, .jpeg, .png), nor a folder, ZIP or HDF5 file of photographs"
+    )
+    mixed = _error_before_torch("predict", "--run", run, "--input", str(tmp_path / "photo.jpg"), str(tmp_path), *output)
+    assert mixed.endswith(
+        f"{tmp_path}: not a photograph (.jpg, .jpeg, .png); give photographs alone, or one folder, ZIP or HDF5 file of them"
+    )

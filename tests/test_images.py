@@ -230,3 +230,19 @@ def test_decode_array_reads_other_images_through_pillow_and_refuses_a_truncated_
     assert images.decode_array(whole).shape == (120, 160, 3)
     with pytest.raises(OSError, match="truncated"):
         images.decode_array(whole[: len(whole) // 2])
+
+
+def test_photographs_are_taken_one_or_several_by_their_paths(tmp_path: Path) -> None:
+    first, second = tmp_path / "b.jpg", tmp_path / "a.png"
+    first.write_bytes(images.encode_jpeg(Image.new("RGB", (8, 8), "red")))
+    second.write_bytes(b"png bytes")
+    one = images.PhotoSource(first)
+    assert one.names() == [first.as_posix()] and one.read(one.names()[0])[:2] == b"\xff\xd8"
+    assert images.PhotoSource([first, second, first]).names() == [second.as_posix(), first.as_posix()]
+    (tmp_path / "notes.txt").write_text("not a photograph")
+    with pytest.raises(ValueError, match=r"notes.txt: not a photograph \(.jpg, .jpeg, .png\); give photographs alone"):
+        images.PhotoSource([first, tmp_path / "notes.txt"])
+    with pytest.raises(
+        ValueError, match=r"notes.txt: not a photograph \(.jpg, .jpeg, .png\), nor a folder, ZIP or HDF5"
+    ):
+        images.PhotoSource(tmp_path / "notes.txt")
