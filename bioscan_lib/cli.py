@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bioscan_lib.config import AVERAGE_K_RULES, Profile, TrainConfig
-from bioscan_lib.data.bioscan1m import RESIZED_SIDE
+from bioscan_lib.data.bioscan1m import PACKAGE_FORMS, RESIZED_SIDE
 
 Handler = Callable[[argparse.Namespace], int]
 DEFAULT_PROFILE = "sample"  # every command that takes --profile defaults to it
@@ -311,6 +311,9 @@ def _by_parts(arguments: argparse.Namespace, stage: str) -> int:
 
 
 def _resize(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.data.images import checked_package
+
+    checked_package(arguments.input)  # a mistyped path is refused before the image libraries load
     from bioscan_lib.preprocess.process import resize_package
 
     if arguments.parts or arguments.merge:
@@ -329,6 +332,9 @@ def _resize(arguments: argparse.Namespace) -> int:
 
 
 def _crop(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.data.images import checked_package
+
+    checked_package(arguments.input)  # a mistyped path is refused before the image libraries load
     from bioscan_lib.preprocess.process import crop_package
 
     if arguments.parts or arguments.merge:
@@ -355,8 +361,7 @@ def _package_options(parser: argparse.ArgumentParser, package: str) -> None:
     parser.add_argument(
         "--input",
         required=True,
-        help="photographs: a plain folder of them (read as part 1), a folder of part<N>/ folders, a published .zip "
-        "or an .hdf5",
+        help=f"photographs: {PACKAGE_FORMS}",
     )
     parser.add_argument(
         "--output", required=True, help="dataset folder: writes images/<package>/, <package>.zip, <package>.hdf5 in it"

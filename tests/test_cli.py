@@ -14,7 +14,7 @@ from bioscan_lib.classify.model_names import timm_architectures
 from bioscan_lib.config import LOSSES
 from bioscan_lib.core.outputs import FIGURES_FOLDER
 from bioscan_lib.core.runs import RunFolder
-from bioscan_lib.data.bioscan1m import EXPERIMENTS
+from bioscan_lib.data.bioscan1m import EXPERIMENTS, PACKAGE_FORMS
 from bioscan_lib.dataset.outputs import CLASS_DISTRIBUTION, DATASET_STATISTICS
 
 
@@ -171,3 +171,16 @@ def test_predict_refuses_what_it_cannot_read_before_torch_naming_what_it_takes(t
     assert mixed.endswith(
         f"{tmp_path}: not a photograph (.jpg, .jpeg, .png); give photographs alone, or one folder, ZIP or HDF5 file of them"
     )
+
+
+def test_a_mistyped_package_is_refused_before_torch_naming_what_it_may_be_and_the_nearest_folder(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "photos").mkdir()
+    for command in ("crop", "resize"):
+        message = _error_before_torch(command, "--input", str(tmp_path / "fotos"), "--output", str(tmp_path / "out"))
+        assert message == (
+            f"bioscan-repro {command}: {tmp_path / 'fotos'}: no such folder or file (did you mean {tmp_path / 'photos'}?); "
+            f"give {PACKAGE_FORMS}"
+        )
+        assert "download" not in message

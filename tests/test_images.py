@@ -52,8 +52,14 @@ def test_zip_members_and_folder_paths_follow_the_release(tmp_path: Path) -> None
 def test_unknown_package_kind_and_missing_package_are_explained(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not an image package"):
         images.package_format(tmp_path / "pkg.tar")
-    with pytest.raises(FileNotFoundError, match="image package not found"):
+    with pytest.raises(FileNotFoundError, match=r"missing.zip: no such folder or file; give a folder of photographs"):
         images.open_package(tmp_path / "missing.zip")
+    with pytest.raises(
+        FileNotFoundError, match=r"image package not found.*--root <data_root> --extract original_256.zip"
+    ):
+        images.open_package(tmp_path / "original_256.zip")
+    with pytest.raises(FileNotFoundError, match=r"download --root <data_root> --package cropped_full --extract`"):
+        images.open_package(tmp_path / "cropped")
 
 
 def test_hdf5_without_the_group_is_refused(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ RESIZED_PACKAGES = ("original_256", "cropped_256")
 FULL_PACKAGES = ("original_full", "cropped_full")
 PACKAGES = (*RESIZED_PACKAGES, *FULL_PACKAGES)
 PACKAGE_FOLDERS = {"cropped_full": "cropped"}  # a package whose extracted folder is named otherwise
+PACKAGE_FORMS = "a folder of photographs (read as part 1) or of part<N>/ folders, a .zip or an .hdf5"  # what opens
 RESIZED_SIDE = 256  # the shorter side of the 256 px packages
 N_PARTS = 113  # parts of each full-size package, one per chunk number
 HDF5_GROUP = "bioscan_dataset"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import io
 import math
 import os
@@ -16,7 +17,15 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from bioscan_lib.core.files import atomic_path
-from bioscan_lib.data.bioscan1m import HDF5_GROUP, RESIZED_SIDE, ZIP_IMAGES_FOLDER
+from bioscan_lib.data.bioscan1m import (
+    FULL_PACKAGES,
+    HDF5_GROUP,
+    PACKAGE_FOLDERS,
+    PACKAGE_FORMS,
+    RESIZED_PACKAGES,
+    RESIZED_SIDE,
+    ZIP_IMAGES_FOLDER,
+)
 
 OPENCV_REDUCTIONS = {
     1: cv2.IMREAD_COLOR,
@@ -63,7 +72,7 @@ def package_format(path: str | os.PathLike) -> str:
         return "hdf5"
     if path.is_dir() or not path.suffix:
         return "folder"
-    raise ValueError(f"{path}: not an image package; give a folder of part<N>/ folders, a .zip or an .hdf5 file")
+    raise ValueError(f"{path}: not an image package; give {PACKAGE_FORMS}")
 
 
 class FolderPackage:
@@ -265,19 +274,39 @@ class PhotoSource:
 
 
 def missing_package_message(path: str | os.PathLike) -> str:
-    """What to say when an image package is not at `path`: what it is and how to get it."""
+    """What to say when an image package is not at `path`: what may be there, and how to get a published one."""
     name = Path(path).name.split(".")[0]
+    package = {folder: package for package, folder in PACKAGE_FOLDERS.items()}.get(name, name)
+    if package in RESIZED_PACKAGES:
+        fetch = f"--extract {package}.zip"
+    elif package in FULL_PACKAGES:
+        fetch = f"--package {package} --extract"
+    else:
+        return f"{path}: no such folder or file{_nearest_beside(Path(path))}; give {PACKAGE_FORMS}"
     return (
-        f"{path}: image package not found (a folder of part<N>/ folders, a .zip or an .hdf5). Download it with "
-        f"`bioscan-repro download --root <data_root> --extract {name}.zip` (or notebook 01), or give its path"
+        f"{path}: image package not found ({PACKAGE_FORMS}). Download it with "
+        f"`bioscan-repro download --root <data_root> {fetch}` (or notebook 01), or give its path"
     )
+
+
+def _nearest_beside(path: Path) -> str:
+    """` (did you mean <path>?)` naming the entry beside `path` nearest to its name, or "" where none is near."""
+    beside = [entry.name for entry in path.parent.iterdir()] if path.parent.is_dir() else []
+    nearest = difflib.get_close_matches(path.name, beside, n=1)
+    return f" (did you mean {path.parent / nearest[0]}?)" if nearest else ""
+
+
+def checked_package(path: str | os.PathLike) -> str:
+    """The format of the image package at `path` (`folder`, `zip` or `hdf5`); one that is not there is an error."""
+    kind = package_format(path)
+    if not Path(path).exists():
+        raise FileNotFoundError(missing_package_message(path))
+    return kind
 
 
 def open_package(path: str | os.PathLike) -> FolderPackage | ZipPackage | Hdf5Package:
     """A reader for a package in any of the three formats."""
-    kind = package_format(path)
-    if not Path(path).exists():
-        raise FileNotFoundError(missing_package_message(path))
+    kind = checked_package(path)
     try:
         return {"folder": FolderPackage, "zip": ZipPackage, "hdf5": Hdf5Package}[kind](path)
     except (zipfile.BadZipFile, OSError) as error:
