@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,9 @@ from bioscan_lib.classify.model_names import timm_architectures
 from bioscan_lib.config import LOSSES
 from bioscan_lib.core.outputs import FIGURES_FOLDER
 from bioscan_lib.core.runs import RunFolder
-from bioscan_lib.data.bioscan1m import EXPERIMENTS, PACKAGE_FORMS
+from bioscan_lib.data.bioscan1m import EXPERIMENTS, METADATA_NAME, PACKAGE_FORMS
 from bioscan_lib.dataset.outputs import CLASS_DISTRIBUTION, DATASET_STATISTICS
+from bioscan_lib.download import HOST_TIMEOUT_SECONDS
 
 
 def _error_before_torch(*arguments: str) -> str:
@@ -184,3 +186,16 @@ def test_a_mistyped_package_is_refused_before_torch_naming_what_it_may_be_and_th
             f"give {PACKAGE_FORMS}"
         )
         assert "download" not in message
+
+
+def test_download_says_at_once_in_one_line_when_no_host_answers(tmp_path: Path) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    address = f"127.0.0.1:{closed.getsockname()[1]}"
+    closed.close()
+    command = ["download", "--root", str(tmp_path), "--mirror", f"http://{address}", METADATA_NAME]
+    result = subprocess.run([sys.executable, "-m", "bioscan_lib", *command], capture_output=True, text=True)
+    assert result.returncode == 1 and result.stderr.splitlines() == [
+        f"bioscan-repro download: no host answers ({address}: no connection within {HOST_TIMEOUT_SECONDS:g} s); "
+        "connect to the network, or give --mirror URL or folder"
+    ]
