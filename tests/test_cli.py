@@ -6,6 +6,7 @@ import dataclasses
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -199,3 +200,18 @@ def test_download_says_at_once_in_one_line_when_no_host_answers(tmp_path: Path) 
         f"bioscan-repro download: no host answers ({address}: no connection within {HOST_TIMEOUT_SECONDS:g} s); "
         "connect to the network, or give --mirror URL or folder"
     ]
+
+
+def _seconds(*arguments: str) -> float:
+    """The shortest of three runs of a command in a fresh interpreter, in seconds."""
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "bioscan_lib", *arguments], capture_output=True, check=False)
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def test_an_argument_mistake_answers_about_as_fast_as_help() -> None:
+    """Loading torch takes seconds; a refused --loss answers within three times what --help takes."""
+    assert _seconds("train", "--loss", "bce") < 3 * _seconds("--help")
