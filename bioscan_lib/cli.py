@@ -412,7 +412,7 @@ def _add_preprocess(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(arguments: argparse.Namespace) -> int:
-    from bioscan_lib.config import train_config
+    from bioscan_lib.config import check_training_inputs, train_config
 
     overrides = {
         f.name: getattr(arguments, f.name) for f in dataclasses.fields(TrainConfig) if f.metadata["command_line"]
@@ -420,7 +420,8 @@ def _train(arguments: argparse.Namespace) -> int:
     profile = arguments.profile or (None if arguments.params else DEFAULT_PROFILE)
     config = train_config(profile, arguments.params, overrides)
     _check_milestones(config, given=arguments.lr_milestones is not None)
-    from bioscan_lib.classify.train import train  # torch loads only once the arguments are checked
+    check_training_inputs(config)
+    from bioscan_lib.classify.train import train  # torch loads only once the arguments and paths are checked
     from bioscan_lib.engine import read_summary
 
     folder = train(config, progress=not arguments.quiet)
@@ -502,9 +503,11 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _test(arguments: argparse.Namespace) -> int:
-    from bioscan_lib.config import run_config
+    from bioscan_lib.config import device_problem, run_config
     from bioscan_lib.core.runs import existing_run
 
+    if device_problem(arguments.device):
+        raise ValueError(device_problem(arguments.device))
     for folder in arguments.runs:
         run_config(existing_run(folder))  # each run's parameters checked before torch loads
     from bioscan_lib.classify import test
@@ -712,6 +715,13 @@ def _check_output_file(path: str, flag: str) -> None:
         raise ValueError(f"{flag} {path}: cannot write under {folder}; choose a writable folder")
 
 
+def _positive_int(text: str) -> int:
+    """An option's whole number of 1 or more, else argparse's one-line error."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of 1 or more")
+    return int(text)
+
+
 def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "predict", help="label new photographs (files, or a folder, ZIP or HDF5 of them) with a trained run"
@@ -728,7 +738,9 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
         "--output", required=True, help="CSV to write: image_file, top-k labels and probabilities, uncertain"
     )
     parser.add_argument("--crop", action="store_true", help="cut the specimen out first (for full-size photographs)")
-    parser.add_argument("--top-k", type=int, default=Profile.top_k, help="labels per photograph (default %(default)s)")
+    parser.add_argument(
+        "--top-k", type=_positive_int, default=Profile.top_k, help="labels per photograph (default %(default)s)"
+    )
     parser.add_argument(
         "--threshold",
         type=float,

@@ -104,10 +104,7 @@ class EngineConfig:
             (self.precise_bn_batches >= 0, f"--precise-bn-batches {self.precise_bn_batches}: must be 0 or more"),
             (self.workers >= 0, f"--workers {self.workers}: must be 0 or more"),
             (self.threads is None or self.threads >= 1, f"--threads {self.threads}: must be 1 or more"),
-            (
-                bool(re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device)),
-                f"--device {self.device!r}: choose auto, cpu, cuda or cuda:N",
-            ),
+            (device_problem(self.device) is None, device_problem(self.device)),
         ]
         return problems or [message for passed, message in checks if not passed]
 
@@ -141,6 +138,26 @@ class TrainConfig(EngineConfig):
             raise ValueError(
                 f"crop_size must be positive and at most image_size; got {self.crop_size} and {self.image_size}."
             )
+
+
+def check_training_inputs(config: TrainConfig) -> None:
+    """Refuse, before any model loads, a run whose split TSV, class list or image package is not where it says."""
+    from bioscan_lib.data.images import checked_package
+    from bioscan_lib.split.rules import existing_class_list, existing_split_file, split_folder
+
+    folder = split_folder(resolve_path(config.output_dir))
+    existing_split_file(folder)
+    existing_class_list(folder, config.experiment)
+    checked_package(resolve_path(config.data_root) / config.package)
+
+
+def device_problem(device: str) -> str | None:
+    """What is wrong with a `--device` value, or None when it is auto, cpu, cuda or cuda:N."""
+    return (
+        None
+        if re.fullmatch(r"auto|cpu|cuda(:\d+)?", device)
+        else f"--device {device!r}: choose auto, cpu, cuda or cuda:N"
+    )
 
 
 def _finite(value: Any) -> bool:

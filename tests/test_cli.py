@@ -19,6 +19,7 @@ from bioscan_lib.core.runs import RunFolder
 from bioscan_lib.data.bioscan1m import EXPERIMENTS, METADATA_NAME, PACKAGE_FORMS
 from bioscan_lib.dataset.outputs import CLASS_DISTRIBUTION, DATASET_STATISTICS
 from bioscan_lib.download import HOST_TIMEOUT_SECONDS
+from bioscan_lib.split.rules import SPLIT_FILE_NAME, class_list_path
 
 
 def _error_before_torch(*arguments: str) -> str:
@@ -110,6 +111,7 @@ def test_every_command_taking_a_profile_defaults_to_the_sample(monkeypatch: pyte
         "bioscan_lib.config.train_config",
         lambda profile, params, overrides: seen.update(p=profile) or cli.TrainConfig(),
     )
+    monkeypatch.setattr("bioscan_lib.config.check_training_inputs", lambda config: None)
     monkeypatch.setattr("bioscan_lib.classify.train.train", lambda config, progress: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         cli.main(["train", "--experiment", "large_insect_order"])
@@ -215,3 +217,28 @@ def _seconds(*arguments: str) -> float:
 def test_an_argument_mistake_answers_about_as_fast_as_help() -> None:
     """Loading torch takes seconds; a refused --loss answers within three times what --help takes."""
     assert _seconds("train", "--loss", "bce") < 3 * _seconds("--help")
+
+
+def test_a_run_without_its_split_or_package_is_refused_before_torch(tmp_path: Path) -> None:
+    split = _error_before_torch("train", "--output-dir", str(tmp_path))
+    assert split.startswith(f"bioscan-repro train: No split TSV {tmp_path / 'split' / SPLIT_FILE_NAME}; make it")
+    (tmp_path / "split").mkdir()
+    (tmp_path / "split" / SPLIT_FILE_NAME).write_text("only its presence is checked before torch")
+    classes = _error_before_torch("train", "--output-dir", str(tmp_path), "--experiment", "small_insect_order")
+    assert f"No class list {class_list_path(tmp_path / 'split', 'small_insect_order')}; make the split" in classes
+    class_list_path(tmp_path / "split", "small_insect_order").write_text("the same")
+    arguments = ["--output-dir", str(tmp_path), "--experiment", "small_insect_order", "--data-root", str(tmp_path)]
+    package = _error_before_torch("train", *arguments, "--package", "cropped_256")
+    assert package.endswith(
+        f"{tmp_path / 'cropped_256'}: image package not found ({PACKAGE_FORMS}). Download it with "
+        "`bioscan-repro download --root <data_root> --extract cropped_256.zip` (or notebook 01), or give its path"
+    )
+
+
+def test_test_refuses_a_wrong_device_and_predict_a_top_k_below_1_before_torch(tmp_path: Path) -> None:
+    run = str(_run_folder(tmp_path / "runs", "large_insect_order_resnet50_ce_s1"))
+    device = _error_before_torch("test", "--run", run, "--device", "gpu")
+    assert device == "bioscan-repro test: --device 'gpu': choose auto, cpu, cuda or cuda:N"
+    command = [sys.executable, "-m", "bioscan_lib", "predict", "--run", run, "--input", str(tmp_path), "--top-k", "0"]
+    result = subprocess.run([*command, "--output", str(tmp_path / "labels.csv")], capture_output=True, text=True)
+    assert result.returncode == 2 and "argument --top-k: '0': give a whole number of 1 or more" in result.stderr

@@ -304,15 +304,20 @@ def split_folder(output_dir: str | os.PathLike) -> Path:
     return Path(output_dir) / "split"
 
 
-def read_split(folder: str | os.PathLike) -> pd.DataFrame:
-    """The split TSV written into `folder` by notebook 03 or `bioscan-repro split`."""
+def existing_split_file(folder: str | os.PathLike) -> Path:
+    """The split TSV in `folder`; where it is absent, an error saying how to make it."""
     path = Path(folder) / SPLIT_FILE_NAME
     if not path.is_file():
         raise FileNotFoundError(
             f"No split TSV {path}; make it with notebook 03 of this profile "
             f"(`bioscan-repro reproduce --profile <profile> --only 03`) or `bioscan-repro split --profile <profile>`."
         )
-    return read_metadata(path)
+    return path
+
+
+def read_split(folder: str | os.PathLike) -> pd.DataFrame:
+    """The split TSV written into `folder` by notebook 03 or `bioscan-repro split`."""
+    return read_metadata(existing_split_file(folder))
 
 
 def class_list_path(folder: str | os.PathLike, experiment: str) -> Path:
@@ -320,12 +325,17 @@ def class_list_path(folder: str | os.PathLike, experiment: str) -> Path:
     return Path(folder) / f"classes_{experiment}.csv"
 
 
-def read_class_list(folder: str | os.PathLike, experiment: str) -> pd.DataFrame:
-    """An experiment's class list (class, count, index) as written beside the split TSV."""
+def existing_class_list(folder: str | os.PathLike, experiment: str) -> Path:
+    """An experiment's class list beside the split TSV; where it is absent, an error saying how to make it."""
     path = class_list_path(folder, experiment)
     if not path.is_file():
         raise FileNotFoundError(f"No class list {path}; make the split first (notebook 03 or `bioscan-repro split`).")
-    return pd.read_csv(path, keep_default_na=False)
+    return path
+
+
+def read_class_list(folder: str | os.PathLike, experiment: str) -> pd.DataFrame:
+    """An experiment's class list (class, count, index) as written beside the split TSV."""
+    return pd.read_csv(existing_class_list(folder, experiment), keep_default_na=False)
 
 
 def write_split(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
