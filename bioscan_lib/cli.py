@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bioscan_lib.config import AVERAGE_K_RULES, Profile, TrainConfig
-from bioscan_lib.data.bioscan1m import PACKAGE_FORMS, RESIZED_SIDE
+from bioscan_lib.data.bioscan1m import EXPERIMENTS, PACKAGE_FORMS, RESIZED_SIDE
 
 Handler = Callable[[argparse.Namespace], int]
 DEFAULT_PROFILE = "sample"  # every command that takes --profile defaults to it
@@ -550,6 +550,10 @@ def _add_test(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _import_checkpoint(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.core.checkpoint_files import RELEASED_CHECKPOINT, existing_file
+
+    for path in arguments.files:
+        existing_file(path, RELEASED_CHECKPOINT)  # a mistyped file is refused before torch loads
     from bioscan_lib.classify import checkpoints
     from bioscan_lib.config import TRANSFORM_FIELDS, read_profile, train_config
 
@@ -570,6 +574,9 @@ def _import_checkpoint(arguments: argparse.Namespace) -> int:
 
 
 def _export_checkpoint(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.core.runs import existing_run
+
+    existing_run(arguments.run)
     from bioscan_lib.classify import checkpoints
 
     path = checkpoints.export_checkpoint(arguments.run, arguments.output, arguments.force)
@@ -590,7 +597,7 @@ def _add_checkpoints(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="released checkpoint file(s)")
     _profile_option(parser)
-    parser.add_argument("--experiment", help="experiment, e.g. large_insect_order (default: from the file name)")
+    parser.add_argument("--experiment", choices=EXPERIMENTS, help="experiment (default: from the file name)")
     parser.add_argument(
         "--model", help="timm model name, e.g. vit_base_patch16_224 or resnet50 (default: from the name)"
     )

@@ -242,3 +242,12 @@ def test_test_refuses_a_wrong_device_and_predict_a_top_k_below_1_before_torch(tm
     command = [sys.executable, "-m", "bioscan_lib", "predict", "--run", run, "--input", str(tmp_path), "--top-k", "0"]
     result = subprocess.run([*command, "--output", str(tmp_path / "labels.csv")], capture_output=True, text=True)
     assert result.returncode == 2 and "argument --top-k: '0': give a whole number of 1 or more" in result.stderr
+
+
+def test_checkpoint_commands_refuse_a_mistyped_file_or_run_before_torch(tmp_path: Path) -> None:
+    missing = tmp_path / "large_insect_order_resnet50_CE_s1_weights_best_acc.tar"
+    imported = _error_before_torch("import-checkpoint", str(missing))
+    assert imported == f"bioscan-repro import-checkpoint: {missing}: released classification checkpoint not found"
+    run = _run_folder(tmp_path / "runs", "large_insect_order_resnet50_ce_s1")
+    exported = _error_before_torch("export-checkpoint", f"{run}x", "--output", str(tmp_path / "out.tar"))
+    assert exported.startswith(f"bioscan-repro export-checkpoint: {run}x: no such run folder; the runs in")
