@@ -883,7 +883,9 @@ def _add_dna(subparsers: argparse._SubParsersAction) -> None:
         "dna", help="classify the experiments from the DNA barcode alone: k-mer classifier and CNN (beyond the paper)"
     )
     _profile_option(parser)  # its split (notebook 03) and its dna_ settings
-    parser.add_argument("--experiment", help="one experiment only (default: the profile's dna_experiments)")
+    parser.add_argument(
+        "--experiment", choices=EXPERIMENTS, help="one experiment only (default: the profile's dna_experiments)"
+    )
     parser.add_argument("--force", action="store_true", help="train again runs that are up to date")
     parser.set_defaults(handler=_dna)
 
