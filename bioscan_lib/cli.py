@@ -506,8 +506,8 @@ def _test(arguments: argparse.Namespace) -> int:
     from bioscan_lib.config import device_problem, run_config
     from bioscan_lib.core.runs import existing_run
 
-    if device_problem(arguments.device):
-        raise ValueError(device_problem(arguments.device))
+    if problem := device_problem(arguments.device):
+        raise ValueError(problem)
     for folder in arguments.runs:
         run_config(existing_run(folder))  # each run's parameters checked before torch loads
     from bioscan_lib.classify import test
@@ -698,7 +698,7 @@ def _predict(arguments: argparse.Namespace) -> int:
     _check_output_file(arguments.output, "--output")
     run_config(existing_run(arguments.run))
     photos = PhotoSource(arguments.input)
-    photos.names()  # none there is an error before torch loads
+    photos.names()  # a source without photographs is refused here, before torch loads
     from bioscan_lib.classify.predict import predict_photographs
     from bioscan_lib.core.outputs import write_csv
 

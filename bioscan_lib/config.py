@@ -104,9 +104,10 @@ class EngineConfig:
             (self.precise_bn_batches >= 0, f"--precise-bn-batches {self.precise_bn_batches}: must be 0 or more"),
             (self.workers >= 0, f"--workers {self.workers}: must be 0 or more"),
             (self.threads is None or self.threads >= 1, f"--threads {self.threads}: must be 1 or more"),
-            (device_problem(self.device) is None, device_problem(self.device)),
         ]
-        return problems or [message for passed, message in checks if not passed]
+        found = [message for passed, message in checks if not passed]
+        device = device_problem(self.device)
+        return problems or found + ([device] if device else [])
 
     @property
     def run_name(self) -> str:
