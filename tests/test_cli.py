@@ -230,8 +230,8 @@ def test_a_run_without_its_split_or_package_is_refused_before_torch(tmp_path: Pa
     arguments = ["--output-dir", str(tmp_path), "--experiment", "small_insect_order", "--data-root", str(tmp_path)]
     package = _error_before_torch("train", *arguments, "--package", "cropped_256")
     assert package.endswith(
-        f"{tmp_path / 'cropped_256'}: image package not found ({PACKAGE_FORMS}). Download it with "
-        "`bioscan-repro download --root <data_root> --extract cropped_256.zip` (or notebook 01), or give its path"
+        f"{tmp_path / 'cropped_256'}: image package not found; download it with `bioscan-repro download --root "
+        f"<data_root> --extract cropped_256.zip` (or notebook 01), or give the path of {PACKAGE_FORMS}"
     )
 
 

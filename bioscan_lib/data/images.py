@@ -284,8 +284,8 @@ def missing_package_message(path: str | os.PathLike) -> str:
     else:
         return f"{path}: no such folder or file{_nearest_beside(Path(path))}; give {PACKAGE_FORMS}"
     return (
-        f"{path}: image package not found ({PACKAGE_FORMS}). Download it with "
-        f"`bioscan-repro download --root <data_root> {fetch}` (or notebook 01), or give its path"
+        f"{path}: image package not found; download it with `bioscan-repro download --root <data_root> {fetch}` "
+        f"(or notebook 01), or give the path of {PACKAGE_FORMS}"
     )
 
 
