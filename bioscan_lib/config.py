@@ -143,12 +143,13 @@ class TrainConfig(EngineConfig):
 
 def check_training_inputs(config: TrainConfig) -> None:
     """Refuse, before any model loads, a run whose split TSV, class list or image package is not where it says."""
-    from bioscan_lib.data.images import checked_package
-    from bioscan_lib.split.rules import existing_class_list, existing_split_file, split_folder
+    from bioscan_lib.split.files import existing_class_list, existing_split_file, split_folder
 
     folder = split_folder(resolve_path(config.output_dir))
     existing_split_file(folder)
     existing_class_list(folder, config.experiment)
+    from bioscan_lib.data.images import checked_package  # the image libraries load only once the split is there
+
     checked_package(resolve_path(config.data_root) / config.package)
 
 

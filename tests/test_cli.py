@@ -19,7 +19,7 @@ from bioscan_lib.core.runs import RunFolder
 from bioscan_lib.data.bioscan1m import EXPERIMENTS, METADATA_NAME, PACKAGE_FORMS
 from bioscan_lib.dataset.outputs import CLASS_DISTRIBUTION, DATASET_STATISTICS
 from bioscan_lib.download import HOST_TIMEOUT_SECONDS
-from bioscan_lib.split.rules import SPLIT_FILE_NAME, class_list_path
+from bioscan_lib.split.files import SPLIT_FILE_NAME, class_list_path
 
 
 def _error_before_torch(*arguments: str) -> str:
