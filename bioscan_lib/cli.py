@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bioscan_lib.config import AVERAGE_K_RULES, Profile, TrainConfig
-from bioscan_lib.data.bioscan1m import RESIZED_SIDE
+from bioscan_lib.data.bioscan1m import EXPERIMENTS, PACKAGE_FORMS, RESIZED_SIDE
 
 Handler = Callable[[argparse.Namespace], int]
 DEFAULT_PROFILE = "sample"  # every command that takes --profile defaults to it
@@ -311,6 +311,9 @@ def _by_parts(arguments: argparse.Namespace, stage: str) -> int:
 
 
 def _resize(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.data.images import checked_package
+
+    checked_package(arguments.input)  # a mistyped path is refused before the image libraries load
     from bioscan_lib.preprocess.process import resize_package
 
     if arguments.parts or arguments.merge:
@@ -329,6 +332,9 @@ def _resize(arguments: argparse.Namespace) -> int:
 
 
 def _crop(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.data.images import checked_package
+
+    checked_package(arguments.input)  # a mistyped path is refused before the image libraries load
     from bioscan_lib.preprocess.process import crop_package
 
     if arguments.parts or arguments.merge:
@@ -355,8 +361,7 @@ def _package_options(parser: argparse.ArgumentParser, package: str) -> None:
     parser.add_argument(
         "--input",
         required=True,
-        help="photographs: a plain folder of them (read as part 1), a folder of part<N>/ folders, a published .zip "
-        "or an .hdf5",
+        help=f"photographs: {PACKAGE_FORMS}",
     )
     parser.add_argument(
         "--output", required=True, help="dataset folder: writes images/<package>/, <package>.zip, <package>.hdf5 in it"
@@ -407,7 +412,7 @@ def _add_preprocess(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(arguments: argparse.Namespace) -> int:
-    from bioscan_lib.config import train_config
+    from bioscan_lib.config import check_training_inputs, train_config
 
     overrides = {
         f.name: getattr(arguments, f.name) for f in dataclasses.fields(TrainConfig) if f.metadata["command_line"]
@@ -415,7 +420,8 @@ def _train(arguments: argparse.Namespace) -> int:
     profile = arguments.profile or (None if arguments.params else DEFAULT_PROFILE)
     config = train_config(profile, arguments.params, overrides)
     _check_milestones(config, given=arguments.lr_milestones is not None)
-    from bioscan_lib.classify.train import train  # torch loads only once the arguments are checked
+    check_training_inputs(config)
+    from bioscan_lib.classify.train import train  # torch loads only once the arguments and paths are checked
     from bioscan_lib.engine import read_summary
 
     folder = train(config, progress=not arguments.quiet)
@@ -497,6 +503,13 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _test(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.config import device_problem, run_config
+    from bioscan_lib.core.runs import existing_run
+
+    if problem := device_problem(arguments.device):
+        raise ValueError(problem)
+    for folder in arguments.runs:
+        run_config(existing_run(folder))  # each run's parameters checked before torch loads
     from bioscan_lib.classify import test
 
     for folder in arguments.runs:
@@ -537,6 +550,10 @@ def _add_test(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _import_checkpoint(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.core.checkpoint_files import RELEASED_CHECKPOINT, existing_file
+
+    for path in arguments.files:
+        existing_file(path, RELEASED_CHECKPOINT)  # a mistyped file is refused before torch loads
     from bioscan_lib.classify import checkpoints
     from bioscan_lib.config import TRANSFORM_FIELDS, read_profile, train_config
 
@@ -557,6 +574,9 @@ def _import_checkpoint(arguments: argparse.Namespace) -> int:
 
 
 def _export_checkpoint(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.core.runs import existing_run
+
+    existing_run(arguments.run)
     from bioscan_lib.classify import checkpoints
 
     path = checkpoints.export_checkpoint(arguments.run, arguments.output, arguments.force)
@@ -577,7 +597,7 @@ def _add_checkpoints(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="released checkpoint file(s)")
     _profile_option(parser)
-    parser.add_argument("--experiment", help="experiment, e.g. large_insect_order (default: from the file name)")
+    parser.add_argument("--experiment", choices=EXPERIMENTS, help="experiment (default: from the file name)")
     parser.add_argument(
         "--model", help="timm model name, e.g. vit_base_patch16_224 or resnet50 (default: from the name)"
     )
@@ -671,11 +691,18 @@ def _add_sweep(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _predict(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.config import run_config
+    from bioscan_lib.core.runs import existing_run
+    from bioscan_lib.data.images import PhotoSource
+
+    _check_output_file(arguments.output, "--output")
+    run_config(existing_run(arguments.run))
+    photos = PhotoSource(arguments.input)
+    photos.names()  # a source without photographs is refused here, before torch loads
     from bioscan_lib.classify.predict import predict_photographs
     from bioscan_lib.core.outputs import write_csv
 
-    _check_output_file(arguments.output, "--output")
-    table = predict_photographs(arguments.run, arguments.input, arguments.crop, arguments.top_k, arguments.threshold)
+    table = predict_photographs(arguments.run, photos, arguments.crop, arguments.top_k, arguments.threshold)
     path = write_csv(table, arguments.output)
     unread = int((table["problem"] != "").sum())
     print(
@@ -695,15 +722,32 @@ def _check_output_file(path: str, flag: str) -> None:
         raise ValueError(f"{flag} {path}: cannot write under {folder}; choose a writable folder")
 
 
+def _positive_int(text: str) -> int:
+    """An option's whole number of 1 or more, else argparse's one-line error."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of 1 or more")
+    return int(text)
+
+
 def _add_predict(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("predict", help="label a folder, ZIP or HDF5 of new photographs with a trained run")
+    parser = subparsers.add_parser(
+        "predict", help="label new photographs (files, or a folder, ZIP or HDF5 of them) with a trained run"
+    )
     parser.add_argument("--run", required=True, help="a training run folder (outputs/<profile>/runs/<name>)")
-    parser.add_argument("--input", required=True, help="folder (searched recursively), ZIP or HDF5 of photographs")
+    parser.add_argument(
+        "--input",
+        required=True,
+        nargs="+",
+        metavar="PATH",
+        help="one or several photographs, or one folder (searched recursively), ZIP or HDF5 of them",
+    )
     parser.add_argument(
         "--output", required=True, help="CSV to write: image_file, top-k labels and probabilities, uncertain"
     )
     parser.add_argument("--crop", action="store_true", help="cut the specimen out first (for full-size photographs)")
-    parser.add_argument("--top-k", type=int, default=Profile.top_k, help="labels per photograph (default %(default)s)")
+    parser.add_argument(
+        "--top-k", type=_positive_int, default=Profile.top_k, help="labels per photograph (default %(default)s)"
+    )
     parser.add_argument(
         "--threshold",
         type=float,
@@ -839,7 +883,9 @@ def _add_dna(subparsers: argparse._SubParsersAction) -> None:
         "dna", help="classify the experiments from the DNA barcode alone: k-mer classifier and CNN (beyond the paper)"
     )
     _profile_option(parser)  # its split (notebook 03) and its dna_ settings
-    parser.add_argument("--experiment", help="one experiment only (default: the profile's dna_experiments)")
+    parser.add_argument(
+        "--experiment", choices=EXPERIMENTS, help="one experiment only (default: the profile's dna_experiments)"
+    )
     parser.add_argument("--force", action="store_true", help="train again runs that are up to date")
     parser.set_defaults(handler=_dna)
 

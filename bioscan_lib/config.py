@@ -16,10 +16,11 @@ from typing import Any
 
 import yaml
 
+from bioscan_lib.classify.model_names import check_model_name
 from bioscan_lib.core.paths import project_root, resolve_path
 from bioscan_lib.core.runs import DNA_RUNS_FOLDER, PARAMS_FILE, RESTORE, RunFolder, RunFolderError, run_path
 from bioscan_lib.data import DEFAULT_RELEASE, RELEASES
-from bioscan_lib.data.bioscan1m import DATASET_FOLDER, EXPERIMENTS, IMAGES_FOLDER
+from bioscan_lib.data.bioscan1m import DATASET_FOLDER, EXPERIMENTS, IMAGES_FOLDER, checked_experiment
 
 LOSSES = ("ce", "focal")
 DEFAULT_SEED = 2023  # every seeded step: the sample, the splits, training
@@ -78,6 +79,7 @@ class EngineConfig:
     )
 
     def __post_init__(self) -> None:
+        checked_experiment(self.experiment)
         if self.loss not in LOSSES:
             raise ValueError(f"Unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}.")
         if min(self.epochs, self.batch_size) < 1:
@@ -102,12 +104,10 @@ class EngineConfig:
             (self.precise_bn_batches >= 0, f"--precise-bn-batches {self.precise_bn_batches}: must be 0 or more"),
             (self.workers >= 0, f"--workers {self.workers}: must be 0 or more"),
             (self.threads is None or self.threads >= 1, f"--threads {self.threads}: must be 1 or more"),
-            (
-                bool(re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device)),
-                f"--device {self.device!r}: choose auto, cpu, cuda or cuda:N",
-            ),
         ]
-        return problems or [message for passed, message in checks if not passed]
+        found = [message for passed, message in checks if not passed]
+        device = device_problem(self.device)
+        return problems or found + ([device] if device else [])
 
     @property
     def run_name(self) -> str:
@@ -134,10 +134,32 @@ class TrainConfig(EngineConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_model_name(self.model)
         if not 1 <= self.crop_size <= self.image_size:
             raise ValueError(
                 f"crop_size must be positive and at most image_size; got {self.crop_size} and {self.image_size}."
             )
+
+
+def check_training_inputs(config: TrainConfig) -> None:
+    """Refuse, before any model loads, a run whose split TSV, class list or image package is not where it says."""
+    from bioscan_lib.split.files import existing_class_list, existing_split_file, split_folder
+
+    folder = split_folder(resolve_path(config.output_dir))
+    existing_split_file(folder)
+    existing_class_list(folder, config.experiment)
+    from bioscan_lib.data.images import checked_package  # the image libraries load only once the split is there
+
+    checked_package(resolve_path(config.data_root) / config.package)
+
+
+def device_problem(device: str) -> str | None:
+    """What is wrong with a `--device` value, or None when it is auto, cpu, cuda or cuda:N."""
+    return (
+        None
+        if re.fullmatch(r"auto|cpu|cuda(:\d+)?", device)
+        else f"--device {device!r}: choose auto, cpu, cuda or cuda:N"
+    )
 
 
 def _finite(value: Any) -> bool:
@@ -163,8 +185,8 @@ class KmerConfig:
     unique_barcodes: bool = _option(False, "train on each distinct barcode once (BIOSCAN-5M's protocol)")
 
     def __post_init__(self) -> None:
+        checked_experiment(self.experiment)
         checks = [
-            (self.experiment in EXPERIMENTS, f"experiment {self.experiment!r}: one of {', '.join(EXPERIMENTS)}"),
             (1 <= self.kmer <= 8, f"dna_kmer {self.kmer}: from 1 to 8"),
             (_finite(self.regularization) and self.regularization > 0, "dna_regularization: a number above 0"),
             (self.max_iter >= 1, f"dna_max_iter {self.max_iter}: 1 or more"),

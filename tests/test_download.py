@@ -529,3 +529,14 @@ def test_a_file_without_checksum_or_announced_size_is_not_accepted(server, tmp_p
     assert not final.exists()
     server.routes["/file.jsonld"] = Route(body=b'{"@graph": []}')
     assert fetch_file([server.url("/file.jsonld")], final, settings=FAST).size == 14
+
+
+def test_no_host_answering_is_said_at_once_without_the_retries(tmp_path, caplog):
+    closed = http.server.HTTPServer(("127.0.0.1", 0), FaultHandler)
+    dead = f"http://127.0.0.1:{closed.server_port}"
+    closed.server_close()
+    patient = DownloadSettings(progress=False)  # retrying would take half a minute
+    with pytest.raises(DownloadError, match=rf"^no host answers \(127.0.0.1:{closed.server_port}: no connection"):
+        download.download([lookup(METADATA_NAME)], tmp_path, mirror=dead, settings=patient)
+    assert "retrying" not in caplog.text and not (tmp_path / "bioscan1m").exists()
+    assert download.host_answers(dead) is False

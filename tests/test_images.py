@@ -52,8 +52,14 @@ def test_zip_members_and_folder_paths_follow_the_release(tmp_path: Path) -> None
 def test_unknown_package_kind_and_missing_package_are_explained(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not an image package"):
         images.package_format(tmp_path / "pkg.tar")
-    with pytest.raises(FileNotFoundError, match="image package not found"):
+    with pytest.raises(FileNotFoundError, match=r"missing.zip: no such folder or file; give a folder of photographs"):
         images.open_package(tmp_path / "missing.zip")
+    with pytest.raises(
+        FileNotFoundError, match=r"image package not found.*--root <data_root> --extract original_256.zip"
+    ):
+        images.open_package(tmp_path / "original_256.zip")
+    with pytest.raises(FileNotFoundError, match=r"download --root <data_root> --package cropped_full --extract`"):
+        images.open_package(tmp_path / "cropped")
 
 
 def test_hdf5_without_the_group_is_refused(tmp_path: Path) -> None:
@@ -230,3 +236,19 @@ def test_decode_array_reads_other_images_through_pillow_and_refuses_a_truncated_
     assert images.decode_array(whole).shape == (120, 160, 3)
     with pytest.raises(OSError, match="truncated"):
         images.decode_array(whole[: len(whole) // 2])
+
+
+def test_photographs_are_taken_one_or_several_by_their_paths(tmp_path: Path) -> None:
+    first, second = tmp_path / "b.jpg", tmp_path / "a.png"
+    first.write_bytes(images.encode_jpeg(Image.new("RGB", (8, 8), "red")))
+    second.write_bytes(b"png bytes")
+    one = images.PhotoSource(first)
+    assert one.names() == [first.as_posix()] and one.read(one.names()[0])[:2] == b"\xff\xd8"
+    assert images.PhotoSource([first, second, first]).names() == [second.as_posix(), first.as_posix()]
+    (tmp_path / "notes.txt").write_text("not a photograph")
+    with pytest.raises(ValueError, match=r"notes.txt: not a photograph \(.jpg, .jpeg, .png\); give photographs alone"):
+        images.PhotoSource([first, tmp_path / "notes.txt"])
+    with pytest.raises(
+        ValueError, match=r"notes.txt: not a photograph \(.jpg, .jpeg, .png\), nor a folder, ZIP or HDF5"
+    ):
+        images.PhotoSource(tmp_path / "notes.txt")

@@ -51,7 +51,7 @@ def test_sources_list_photographs_of_every_format(small_sample: Path, photos: Pa
 
 
 def test_missing_or_empty_sources_are_explained(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no such folder"):
+    with pytest.raises(FileNotFoundError, match="absent: no such photograph, folder or file of photographs"):
         PhotoSource(tmp_path / "absent")
     with pytest.raises(ValueError, match="no photographs"):
         PhotoSource(tmp_path).names()

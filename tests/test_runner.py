@@ -217,7 +217,7 @@ def test_no_network_and_nothing_downloaded_fails_at_once(suite: Path, monkeypatc
     profile = suite / "params" / "tiny.yaml"
     profile.write_text(profile.read_text().replace("mirror: hello", "files: [cropped_256.zip]"))
     _write_notebook(suite, "01_download", "raise RuntimeError('must not run')")
-    monkeypatch.setattr(runner, "_reachable", lambda url: False)
+    monkeypatch.setattr(runner, "host_answers", lambda url: False)
     run = runner.execute_profile("tiny", only=["01_download"])
     assert run.outcomes[0].status == "skipped" and run.nothing_ran
     assert "no network" in run.outcomes[0].reason and "cropped_256.zip" in run.outcomes[0].reason
@@ -237,7 +237,7 @@ def test_with_metadata_only_02_to_04_and_09_run_and_the_rest_say_what_is_missing
     profile |= {"medium_size": 100, "small_size": 40, "files": ["cropped_256.zip"], "skip_notebooks": ["05"]}
     (tmp_path / "params" / "metadata.yaml").write_text(yaml.safe_dump(profile))
     monkeypatch.setenv(paths.ROOT_ENVIRONMENT_VARIABLE, str(tmp_path))
-    monkeypatch.setattr(runner, "_reachable", lambda url: False)
+    monkeypatch.setattr(runner, "host_answers", lambda url: False)
     run = runner.execute_profile("metadata")
     status = {o.notebook[:2]: (o.status, o.reason) for o in run.outcomes}
     ran = ("02", "03", "04", "09")

@@ -19,7 +19,7 @@ from torch import nn
 from bioscan_lib.classify.data import class_names
 from bioscan_lib.classify.models import classifier_names, create_model
 from bioscan_lib.config import LOSSES, PUBLISHED_TRANSFORM, TRANSFORM_FIELDS, TrainConfig, run_config
-from bioscan_lib.core.checkpoint_files import CheckpointError, check_finite, load_checkpoint_file
+from bioscan_lib.core.checkpoint_files import RELEASED_CHECKPOINT, CheckpointError, check_finite, load_checkpoint_file
 from bioscan_lib.core.files import atomic_path, file_digests
 from bioscan_lib.core.runs import (
     CHECKPOINT_BEST,
@@ -79,7 +79,7 @@ def read_published_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.
 
     The transform is the published one unless the file was exported by the suite with its run's."""
     path = Path(path)
-    content = load_checkpoint_file(path, "released classification checkpoint")
+    content = load_checkpoint_file(path, RELEASED_CHECKPOINT)
     model = content.get("model") if isinstance(content, dict) else None
     if not isinstance(model, dict) or not model or not all(isinstance(v, torch.Tensor) for v in model.values()):
         found = sorted(map(str, content))[:5] if isinstance(content, dict) else type(content).__name__

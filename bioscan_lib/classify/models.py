@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from bioscan_lib.classify.model_names import check_model_name, unknown_model_error
 from bioscan_lib.core.checkpoint_files import load_checkpoint_file
 
 STATE_DICT_KEYS = ("state_dict", "model", "model_state_dict")
@@ -67,11 +68,12 @@ def create_model(
     name: str, num_classes: int, pretrained: bool = False, weights: str | os.PathLike | None = None
 ) -> nn.Module:
     """A timm model with a `num_classes` head: ImageNet weights from the hub (`pretrained`), from `weights`, or random."""
+    check_model_name(name)
     try:
         model = timm.create_model(name, pretrained=pretrained and weights is None, num_classes=num_classes)
     except RuntimeError as error:
         if "Unknown model" in str(error):
-            raise ValueError(f"Unknown timm model {name!r}; see timm.list_models() for the names.") from error
+            raise unknown_model_error(name) from error
         raise
     except OSError as error:
         raise FileNotFoundError(

@@ -22,7 +22,7 @@ from bioscan_lib.core.figures import image_grid
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.paths import resolve_path
 from bioscan_lib.core.runs import THRESHOLD_FILE, RunFolder
-from bioscan_lib.data.images import PhotoSource, decode_image
+from bioscan_lib.data.images import PhotoPaths, PhotoSource, decode_image
 from bioscan_lib.engine import make_loader, predict, start_runtime
 from bioscan_lib.preprocess.crop import SpecimenCropper, displayed_size
 from bioscan_lib.preprocess.process import DECODE_ERRORS, READ_ERRORS, describe_problem
@@ -64,6 +64,11 @@ class PhotoDataset:
             return self.transform(self.image(index)), index
         except (*DECODE_ERRORS, *READ_ERRORS):
             return self.transform(Image.new("RGB", (8, 8))), -(index + 1)
+
+
+def as_source(source: PhotoSource | PhotoPaths) -> PhotoSource:
+    """`source` itself if it is a PhotoSource, else the photographs at its path(s)."""
+    return source if isinstance(source, PhotoSource) else PhotoSource(source)
 
 
 def full_size_side(photos: PhotoSource, image_size: int) -> int | None:
@@ -132,7 +137,7 @@ def confidence_threshold(
 
 def predict_photographs(
     run_dir: str | os.PathLike,
-    source: str | os.PathLike,
+    source: PhotoSource | PhotoPaths,
     crop: bool = False,
     top_k: int = 3,
     threshold: float | None = None,
@@ -144,10 +149,10 @@ def predict_photographs(
 
     run_dir = Path(run_dir)
     config, classes = run_config(RunFolder(run_dir)), run_classes(run_dir)
-    photos = PhotoSource(source)
+    photos = as_source(source)
     if not crop and (side := full_size_side(photos, config.image_size)):
         warnings.warn(
-            f"{source}: photographs of {side} px on the shorter side look full-size, and the run was trained on "
+            f"{photos}: photographs of {side} px on the shorter side look full-size, and the run was trained on "
             f"crops resized to {config.image_size} px; without --crop (crop_first) the labels will be unreliable",
             stacklevel=2,
         )
@@ -258,12 +263,12 @@ def _gallery_title(row) -> str:
 
 
 def gallery(
-    predictions: pd.DataFrame, source: str | os.PathLike, count: int = 12, crop: bool = False, columns: int = 6
+    predictions: pd.DataFrame, source: PhotoSource | PhotoPaths, count: int = 12, crop: bool = False, columns: int = 6
 ):
     """The first `count` photographs with their top label and probability (`?`: flagged uncertain) and, where the
     table has the truth (`with_truth`), a tick or a cross and the true label; wrong ones titled in red."""
 
-    photos = PhotoSource(source)
+    photos = as_source(source)
     shown = labelled(predictions).head(count)
     dataset = PhotoDataset(photos, shown["image_file"].tolist(), transform=None, crop=crop)
     figure = image_grid([dataset.image(i) for i in range(len(shown))], [_gallery_title(r) for r in shown.itertuples()])

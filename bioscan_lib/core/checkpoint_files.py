@@ -22,6 +22,17 @@ def _refusal_reason(error: Exception) -> str:
     return (telling or lines or [type(error).__name__])[0][:200]
 
 
+RELEASED_CHECKPOINT = "released classification checkpoint"  # what `import-checkpoint` reads
+
+
+def existing_file(path: str | os.PathLike, what: str) -> Path:
+    """`path` if it is a file, else an error naming it and `what` it should be."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} not found")
+    return path
+
+
 def load_checkpoint_file(path: str | os.PathLike, what: str, allowed: list | tuple = ()) -> Any:
     """The content of a torch file loaded with `weights_only` (plus the `allowed` globals), so nothing in it can run.
 
@@ -29,9 +40,7 @@ def load_checkpoint_file(path: str | os.PathLike, what: str, allowed: list | tup
     `what` it should be."""
     import torch
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: {what} not found")
+    path = existing_file(path, what)
     _check_unpacked_size(path, what)
     try:
         with torch.serialization.safe_globals(list(allowed)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import os
@@ -147,3 +148,18 @@ class RunFolder:
             found = "empty" if not values else f"a {type(values).__name__}"
             raise RunFolderError(f"{path}: is {found}, not the run's `key: value` record; {RESTORE}.")
         return values
+
+
+def existing_run(path: str | os.PathLike) -> RunFolder:
+    """The run folder at `path`; a folder that is not there is an error naming the runs beside it."""
+    run = RunFolder(path)
+    if not run.path.is_dir():
+        parent = run.path.parent
+        runs = sorted(p.name for p in parent.iterdir() if RunFolder(p).is_run()) if parent.is_dir() else []
+        nearest = difflib.get_close_matches(run.name, runs, n=3) or runs
+        there = f"; the runs in {parent} include {', '.join(nearest)}" if nearest else ""
+        raise FileNotFoundError(
+            f"{path}: no such run folder{there}; train one (`bioscan-repro train`) or import one "
+            "(`bioscan-repro import-checkpoint`)"
+        )
+    return run

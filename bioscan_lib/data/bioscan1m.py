@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from functools import cache
@@ -32,6 +33,7 @@ RESIZED_PACKAGES = ("original_256", "cropped_256")
 FULL_PACKAGES = ("original_full", "cropped_full")
 PACKAGES = (*RESIZED_PACKAGES, *FULL_PACKAGES)
 PACKAGE_FOLDERS = {"cropped_full": "cropped"}  # a package whose extracted folder is named otherwise
+PACKAGE_FORMS = "a folder of photographs (read as part 1) or of part<N>/ folders, a .zip or an .hdf5"  # what opens
 RESIZED_SIDE = 256  # the shorter side of the 256 px packages
 N_PARTS = 113  # parts of each full-size package, one per chunk number
 HDF5_GROUP = "bioscan_dataset"
@@ -126,11 +128,18 @@ def experiment_task(experiment: str) -> str:
     return experiment.split("_", 1)[1]
 
 
+def checked_experiment(experiment: str) -> str:
+    """`experiment` if it is one of the six, else a one-line error naming them (and the nearest)."""
+    if experiment in EXPERIMENTS:
+        return experiment
+    nearest = difflib.get_close_matches(experiment, EXPERIMENTS, n=1)
+    hint = f"did you mean {nearest[0]}? " if nearest else ""
+    raise ValueError(f"Unknown experiment {experiment!r}; {hint}the experiments are {', '.join(EXPERIMENTS)}.")
+
+
 def label_column(experiment: str) -> str:
     """The metadata column holding an experiment's class labels."""
-    if experiment not in EXPERIMENTS:
-        raise ValueError(f"Unknown experiment {experiment!r}; the experiments are {', '.join(EXPERIMENTS)}.")
-    return LABEL_COLUMNS[experiment_task(experiment)]
+    return LABEL_COLUMNS[experiment_task(checked_experiment(experiment))]
 
 
 @cache

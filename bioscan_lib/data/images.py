@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import io
 import math
 import os
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -16,7 +17,15 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from bioscan_lib.core.files import atomic_path
-from bioscan_lib.data.bioscan1m import HDF5_GROUP, RESIZED_SIDE, ZIP_IMAGES_FOLDER
+from bioscan_lib.data.bioscan1m import (
+    FULL_PACKAGES,
+    HDF5_GROUP,
+    PACKAGE_FOLDERS,
+    PACKAGE_FORMS,
+    RESIZED_PACKAGES,
+    RESIZED_SIDE,
+    ZIP_IMAGES_FOLDER,
+)
 
 OPENCV_REDUCTIONS = {
     1: cv2.IMREAD_COLOR,
@@ -63,7 +72,7 @@ def package_format(path: str | os.PathLike) -> str:
         return "hdf5"
     if path.is_dir() or not path.suffix:
         return "folder"
-    raise ValueError(f"{path}: not an image package; give a folder of part<N>/ folders, a .zip or an .hdf5 file")
+    raise ValueError(f"{path}: not an image package; give {PACKAGE_FORMS}")
 
 
 class FolderPackage:
@@ -171,21 +180,61 @@ class Hdf5Package:
         self.file.close()
 
 
-class PhotoSource:
-    """Loose photographs by name: a folder (searched recursively), any ZIP or an HDF5 package; opened once per process."""
+PhotoPaths = str | os.PathLike | Sequence[str | os.PathLike]
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        if not self.path.exists():
-            raise FileNotFoundError(f"{self.path}: no such folder or file of photographs")
-        self.kind = package_format(self.path)
+
+def is_photograph(path: Path) -> bool:
+    """Whether `path` is a photograph file (by its suffix)."""
+    return path.is_file() and path.suffix.lower() in PHOTO_SUFFIXES
+
+
+def _photo_container(path: Path) -> str:
+    """`folder`, `zip` or `hdf5`: what holds the photographs at `path`, else a one-line error saying what may."""
+    if path.suffix.lower() == ".zip":
+        return "zip"
+    if path.suffix.lower() in (".hdf5", ".h5"):
+        return "hdf5"
+    if path.is_dir():
+        return "folder"
+    raise ValueError(
+        f"{path}: not a photograph ({', '.join(PHOTO_SUFFIXES)}), nor a folder, ZIP or HDF5 file of photographs"
+    )
+
+
+class PhotoSource:
+    """Loose photographs by name: one or several photograph files (named by their paths as given), a folder (searched
+    recursively), any ZIP or an HDF5 package; opened once per process."""
+
+    def __init__(self, paths: PhotoPaths):
+        given = [Path(paths)] if isinstance(paths, str | os.PathLike) else [Path(path) for path in paths]
+        if not given:
+            raise ValueError("no photographs given; give photographs, or a folder, ZIP or HDF5 file of them")
+        absent = next((path for path in given if not path.exists()), None)
+        if absent is not None:
+            raise FileNotFoundError(f"{absent}: no such photograph, folder or file of photographs")
+        self.path = given[0]
+        self.files: list[str] = []
+        if len(given) > 1 or is_photograph(self.path):
+            refused = next((path for path in given if not is_photograph(path)), None)
+            if refused is not None:
+                raise ValueError(
+                    f"{refused}: not a photograph ({', '.join(PHOTO_SUFFIXES)}); give photographs alone, or one "
+                    "folder, ZIP or HDF5 file of them"
+                )
+            self.kind, self.files = "photographs", sorted({path.as_posix() for path in given})
+        else:
+            self.kind = _photo_container(self.path)
         self._handle = None
         self._owner: int | None = None
-        if self.kind != "folder":
+        if self.kind in ("zip", "hdf5"):
             try:
                 self._open()
             except (zipfile.BadZipFile, OSError) as error:
                 raise ValueError(f"{self.path}: not a readable {self.kind.upper()} file ({error})") from error
+
+    def __str__(self) -> str:
+        others = len(self.files) - 1
+        return f"{self.path} and {others} other photograph{'s' if others > 1 else ''}" if others > 0 else str(self.path)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_handle": None, "_owner": None}
@@ -197,7 +246,10 @@ class PhotoSource:
         return self._handle
 
     def names(self) -> list[str]:
-        """Every photograph's name (a path relative to the folder, a ZIP member, or an HDF5 dataset), sorted."""
+        """Every photograph's name (its path as given, a path relative to the folder, a ZIP member, or an HDF5
+        dataset), sorted."""
+        if self.kind == "photographs":
+            return list(self.files)
         if self.kind == "folder":
             found = [
                 p.relative_to(self.path).as_posix()
@@ -214,25 +266,47 @@ class PhotoSource:
 
     def read(self, name: str) -> bytes:
         """The encoded bytes of one photograph."""
+        if self.kind == "photographs":
+            return Path(name).read_bytes()
         if self.kind == "folder":
             return (self.path / name).read_bytes()
         return self._open().read(name)
 
 
 def missing_package_message(path: str | os.PathLike) -> str:
-    """What to say when an image package is not at `path`: what it is and how to get it."""
+    """What to say when an image package is not at `path`: what may be there, and how to get a published one."""
     name = Path(path).name.split(".")[0]
+    package = {folder: package for package, folder in PACKAGE_FOLDERS.items()}.get(name, name)
+    if package in RESIZED_PACKAGES:
+        fetch = f"--extract {package}.zip"
+    elif package in FULL_PACKAGES:
+        fetch = f"--package {package} --extract"
+    else:
+        return f"{path}: no such folder or file{_nearest_beside(Path(path))}; give {PACKAGE_FORMS}"
     return (
-        f"{path}: image package not found (a folder of part<N>/ folders, a .zip or an .hdf5). Download it with "
-        f"`bioscan-repro download --root <data_root> --extract {name}.zip` (or notebook 01), or give its path"
+        f"{path}: image package not found; download it with `bioscan-repro download --root <data_root> {fetch}` "
+        f"(or notebook 01), or give the path of {PACKAGE_FORMS}"
     )
+
+
+def _nearest_beside(path: Path) -> str:
+    """` (did you mean <path>?)` naming the entry beside `path` nearest to its name, or "" where none is near."""
+    beside = [entry.name for entry in path.parent.iterdir()] if path.parent.is_dir() else []
+    nearest = difflib.get_close_matches(path.name, beside, n=1)
+    return f" (did you mean {path.parent / nearest[0]}?)" if nearest else ""
+
+
+def checked_package(path: str | os.PathLike) -> str:
+    """The format of the image package at `path` (`folder`, `zip` or `hdf5`); one that is not there is an error."""
+    kind = package_format(path)
+    if not Path(path).exists():
+        raise FileNotFoundError(missing_package_message(path))
+    return kind
 
 
 def open_package(path: str | os.PathLike) -> FolderPackage | ZipPackage | Hdf5Package:
     """A reader for a package in any of the three formats."""
-    kind = package_format(path)
-    if not Path(path).exists():
-        raise FileNotFoundError(missing_package_message(path))
+    kind = checked_package(path)
     try:
         return {"folder": FolderPackage, "zip": ZipPackage, "hdf5": Hdf5Package}[kind](path)
     except (zipfile.BadZipFile, OSError) as error:

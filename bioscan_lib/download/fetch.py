@@ -13,6 +13,7 @@ import time
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -27,7 +28,7 @@ from tqdm.auto import tqdm
 
 from bioscan_lib import __version__
 from bioscan_lib.core.files import file_digests, write_text_atomic
-from bioscan_lib.download import DownloadSettings
+from bioscan_lib.download import HOST_TIMEOUT_SECONDS, DownloadSettings, host_answers
 from bioscan_lib.download.catalog import (
     CatalogEntry,
     select_files,
@@ -482,6 +483,22 @@ def mirror_checksums(
         return None
 
 
+def check_a_host_answers(urls: Sequence[str], settings: DownloadSettings) -> None:
+    """Refuse at once, before the patient retries, when none of the web hosts of `urls` accepts a connection; a mirror
+    on disk (a file:// URL) is never probed."""
+    hosts = {urlsplit(url).netloc: url for url in urls}
+    if not hosts or any(urlsplit(url).scheme not in WEB_SCHEMES for url in urls):
+        return
+    timeout = min(HOST_TIMEOUT_SECONDS, settings.timeout)
+    with ThreadPoolExecutor(len(hosts)) as pool:
+        if any(pool.map(partial(host_answers, timeout=timeout), hosts.values())):
+            return
+    raise DownloadError(
+        f"no host answers ({', '.join(hosts)}: no connection within {timeout:g} s); connect to the network, or give "
+        "--mirror URL or folder"
+    )
+
+
 def download(
     entries: Iterable[CatalogEntry],
     root: str | os.PathLike,
@@ -493,6 +510,9 @@ def download(
 ) -> list[FetchResult]:
     """Fetch each entry to its place under `root` (skipping present, verified ones) and record it in the manifest."""
     root = Path(root)
+    entries = list(entries)
+    if any(not entry.path(root).is_file() for entry in entries):
+        check_a_host_answers([url for entry in entries for url in entry.urls(mirror)], settings)
     session = session or make_session()
     manifest = read_manifest(root)
     results, errors = [], []
@@ -547,6 +567,8 @@ def download_files(
 ) -> list[FetchResult]:
     """Select published files by name (wildcards match what a mirror lists), download and verify them under `root`."""
     with make_session() as session:  # closing it ends kept-alive connections, so a loopback server stops cleanly
+        if mirror:
+            check_a_host_answers([mirror], settings)  # before its md5sums.txt is asked for
         checksums = mirror_checksums(mirror, session, settings) if mirror else None
         entries = select_files(
             names, all_metadata=all_metadata, package=package, file_format=file_format, parts=parts, available=checksums

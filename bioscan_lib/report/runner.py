@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pandas as pd
 import papermill
@@ -36,7 +35,7 @@ from bioscan_lib.core.runs import (
 )
 from bioscan_lib.data import DEFAULT_RELEASE, bioscan1m, release
 from bioscan_lib.data.metadata import find_metadata
-from bioscan_lib.download import catalog
+from bioscan_lib.download import catalog, host_answers
 from bioscan_lib.sample import HELDOUT_SEED_OFFSET
 from bioscan_lib.sample.release import generate_heldout, generate_sample
 from bioscan_lib.split.rules import SPLIT_FILE_NAME, split_folder
@@ -46,7 +45,6 @@ KERNEL_NAME = "bioscan-repro"
 KERNEL_CONFIG = Config({"KernelManager": {"transport": "ipc"}})
 FAILED_SUFFIX = ".failed.ipynb"
 STAMP_SUFFIX = ".done.json"  # `.<notebook>.done.json`: a notebook's last good run, beside it
-HOST_TIMEOUT_SECONDS = 5.0
 LOCK_FILE, LOCK_OWNER_FILE = ".reproduce.lock", ".reproduce.owner"  # in the profile's output folder
 NOT_RUN_BEFORE = "not run before"  # the stale reason of a notebook with no last run
 CONTENT_DIGEST_LIMIT = 64 * 2**20  # larger inputs (the metadata TSV, a ViT checkpoint) are compared by size and time
@@ -136,23 +134,13 @@ def ensure_sample(profile: dict[str, Any]) -> None:
 # What each notebook reads, checked just before it runs ---------------------------------------------------------------
 
 
-def _reachable(url: str) -> bool:
-    """True when a TCP connection to the URL's host opens within a few seconds."""
-    host = urlparse(url)
-    try:
-        socket.create_connection((host.hostname, host.port or 443), timeout=HOST_TIMEOUT_SECONDS).close()
-    except OSError:
-        return False
-    return True
-
-
 def _download_blocked(profile: dict[str, Any]) -> str:
     """Why notebook 01 cannot run: files to fetch from the hosts and none of the hosts answering."""
     if profile.get("mirror") or not profile.get("files"):
         return ""
     root = resolve_path(profile.get("download_root") or profile["data_root"])
     missing = [entry for entry in catalog.select_files(profile.get("files", [])) if not entry.path(root).is_file()]
-    if not missing or any(_reachable(url) for url in bioscan1m.HOST_URLS.values()):
+    if not missing or any(host_answers(url) for url in bioscan1m.HOST_URLS.values()):
         return ""
     shown = ", ".join(entry.name for entry in missing[:4]) + (
         f" and {len(missing) - 4} more" if len(missing) > 4 else ""

@@ -23,10 +23,14 @@ from bioscan_lib.data.bioscan1m import (
 )
 from bioscan_lib.data.metadata import TaxonomyWarning, read_metadata, write_metadata
 
+# SPLIT_FILE_NAME and split_folder are re-exported: the stages and the notebooks take them from here
+from bioscan_lib.split.files import SPLIT_FILE_NAME as SPLIT_FILE_NAME
+from bioscan_lib.split.files import class_list_path, existing_class_list, existing_split_file
+from bioscan_lib.split.files import split_folder as split_folder
+
 SPLITS = ("train", "validation", "test")
 NO_SPLIT = "no_split"
 FRACTIONS = {"train": 0.7, "validation": 0.1, "test": 0.2}
-SPLIT_FILE_NAME = "split_metadata.tsv"
 SPECIMEN_COLUMNS = ("image_file", "sampleid")  # each names one specimen: one row each
 _SPLIT_CATEGORIES = (*SPLITS, NO_SPLIT)
 _NO_SPLIT_CODE = _SPLIT_CATEGORIES.index(NO_SPLIT)
@@ -299,33 +303,14 @@ def compare_splits(official: pd.DataFrame, regenerated: pd.DataFrame) -> pd.Data
     return table[["experiment", "class", "split", "official", "regenerated", "difference"]]
 
 
-def split_folder(output_dir: str | os.PathLike) -> Path:
-    """The folder of a profile's split TSV and class lists: `<output_dir>/split`."""
-    return Path(output_dir) / "split"
-
-
 def read_split(folder: str | os.PathLike) -> pd.DataFrame:
     """The split TSV written into `folder` by notebook 03 or `bioscan-repro split`."""
-    path = Path(folder) / SPLIT_FILE_NAME
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"No split TSV {path}; make it with notebook 03 of this profile "
-            f"(`bioscan-repro reproduce --profile <profile> --only 03`) or `bioscan-repro split --profile <profile>`."
-        )
-    return read_metadata(path)
-
-
-def class_list_path(folder: str | os.PathLike, experiment: str) -> Path:
-    """Where an experiment's class list lies beside the split TSV."""
-    return Path(folder) / f"classes_{experiment}.csv"
+    return read_metadata(existing_split_file(folder))
 
 
 def read_class_list(folder: str | os.PathLike, experiment: str) -> pd.DataFrame:
     """An experiment's class list (class, count, index) as written beside the split TSV."""
-    path = class_list_path(folder, experiment)
-    if not path.is_file():
-        raise FileNotFoundError(f"No class list {path}; make the split first (notebook 03 or `bioscan-repro split`).")
-    return pd.read_csv(path, keep_default_na=False)
+    return pd.read_csv(existing_class_list(folder, experiment), keep_default_na=False)
 
 
 def write_split(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
