@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
+from timing import best_time
 
 from bioscan_lib.data.bioscan1m import CLIBD_ID_COLUMN, CLIBD_SPLIT_COLUMN, CLIBD_SPLITS
 from bioscan_lib.sample.release import full_scale_metadata
@@ -19,16 +19,6 @@ from bioscan_lib.split import clibd
 
 TARGET_SECONDS = 5.0
 SEED = 2023
-
-
-def best_time(function, repeats: int) -> tuple[float, object]:
-    """The fastest of `repeats` calls and the last result."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def merge_as_bioscan_dataset(folder: Path, sample_ids: pd.Series) -> pd.Series:

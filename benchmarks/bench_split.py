@@ -23,21 +23,12 @@ from bioscan_lib.split import rules as split
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from split_reference import make_splits_per_row  # noqa: E402  (the oracle lives with the tests)
+from timing import best_time  # noqa: E402
 
 TARGET_SECONDS = 30.0
 WRITE_TARGET_SECONDS = 3.0
 SUBSET_ROWS = 100_000
 SEED = 2023
-
-
-def best_time(function, repeats: int) -> tuple[float, pd.DataFrame]:
-    """The fastest of `repeats` calls and the last result."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def sha256(path: Path) -> str:
