@@ -46,6 +46,7 @@ def kmer_profiles(rows: int, dims: int, seed: int) -> np.ndarray:
 
 
 def sklearn_brute(queries: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The baseline: scikit-learn's exact brute-force cosine neighbour."""
     from sklearn.neighbors import NearestNeighbors
 
     search = NearestNeighbors(n_neighbors=1, metric="cosine", algorithm="brute").fit(keys)
@@ -53,6 +54,7 @@ def sklearn_brute(queries: np.ndarray, keys: np.ndarray) -> np.ndarray:
 
 
 def faiss_flat_ip(queries: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """faiss' exact inner product over L2-normalised copies (as CLIBD searches)."""
     import faiss
 
     keys, queries = keys.copy(), queries.copy()
@@ -64,6 +66,7 @@ def faiss_flat_ip(queries: np.ndarray, keys: np.ndarray) -> np.ndarray:
 
 
 def peak_mb() -> float:
+    """This process's peak resident memory so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
