@@ -62,6 +62,11 @@ def test_queries_and_keys_of_different_widths_are_refused():
         nearest_keys(np.ones((2, 3)), np.ones((4, 2)))
 
 
+def test_embeddings_without_dims_are_refused():
+    with pytest.raises(ValueError, match="dims > 0"):
+        nearest_keys(np.ones((2, 0)), np.ones((4, 0)))
+
+
 def test_non_finite_values_are_refused():
     with pytest.raises(ValueError, match="keys hold NaN"):
         nearest_keys(np.ones((2, 2)), np.array([[1.0, np.nan]]))

@@ -32,8 +32,10 @@ def _first_of_each_nonzero_row(units: np.ndarray) -> np.ndarray:
 
 
 def _check_shapes(queries: np.ndarray, keys: np.ndarray, block_rows: int) -> None:
-    if np.ndim(queries) != 2 or np.ndim(keys) != 2:
-        raise ValueError(f"queries and keys must be 2-D (rows, dims); got {np.shape(queries)} and {np.shape(keys)}")
+    if np.ndim(queries) != 2 or np.ndim(keys) != 2 or not np.shape(keys)[1]:
+        raise ValueError(
+            f"queries and keys must be (rows, dims) with dims > 0; got {np.shape(queries)} and {np.shape(keys)}"
+        )
     if np.shape(queries)[1] != np.shape(keys)[1]:
         raise ValueError(
             f"queries have {np.shape(queries)[1]} dims and keys {np.shape(keys)[1]}; embed both with the same encoder"
