@@ -37,6 +37,14 @@ def test_agrees_with_scikit_learns_brute_cosine_neighbours():
     np.testing.assert_array_equal(nearest_keys(queries, keys), search.kneighbors(queries, return_distance=False)[:, 0])
 
 
+def test_column_major_inputs_give_the_same_neighbours():
+    queries, keys = random_rows(20, 8, seed=8), random_rows(100, 8, seed=9)
+    assert (
+        nearest_keys(np.asfortranarray(queries), np.asfortranarray(keys)).tolist()
+        == full_argmax(queries, keys).tolist()
+    )
+
+
 def test_equal_similarities_go_to_the_lowest_key_row():
     query = np.array([[1.0, 0.0]])
     assert nearest_keys(query, np.array([[0.0, 1.0], [1.0, -1.0], [1.0, 1.0]]))[0] == 1

@@ -18,17 +18,22 @@ def _unit_rows(matrix: np.ndarray, name: str) -> np.ndarray:
     lengths = np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float64))[:, None]
     if not np.isfinite(lengths).all():
         raise ValueError(f"{name} hold NaN or infinite values; replace or drop those rows first")
-    units = np.zeros_like(rows)
+    units = np.zeros(rows.shape, dtype=np.float32)
     np.divide(rows, lengths.astype(np.float32), out=units, where=lengths > 0)
     units += 0
     return units
 
 
-def _first_of_each_nonzero_row(units: np.ndarray) -> np.ndarray:
-    """Ascending row numbers of the first of each distinct nonzero row."""
-    as_bytes = np.ascontiguousarray(units).view(np.dtype((np.void, units.shape[1] * units.itemsize))).ravel()
-    first = np.sort(np.unique(as_bytes, return_index=True)[1])
-    return first[units[first].any(axis=1)]
+def _first_of_each_nonzero_row(units: np.ndarray, chunk_rows: int = 4096) -> np.ndarray:
+    """Ascending row numbers of the first of each distinct nonzero row: a stable sort of the rows' bytes, then each
+    row compared with the one before it, `chunk_rows` at a time (no copy of the whole matrix)."""
+    order = units.view(np.dtype((np.void, units.shape[1] * units.itemsize))).ravel().argsort(kind="stable")
+    starts_a_group = np.ones(len(order), dtype=bool)
+    for start in range(1, len(order), chunk_rows):
+        rows = order[start - 1 : start + chunk_rows]
+        starts_a_group[start : start + len(rows) - 1] = (units[rows[1:]] != units[rows[:-1]]).any(axis=1)
+    first = np.sort(order[starts_a_group])
+    return first[np.einsum("ij,ij->i", units, units)[first] > 0]
 
 
 def _check_shapes(queries: np.ndarray, keys: np.ndarray, block_rows: int) -> None:
@@ -48,7 +53,8 @@ def nearest_keys(queries: np.ndarray, keys: np.ndarray, block_rows: int = 256, p
     """Row number in `keys` of each query's most cosine-similar key (exact, float32), or `NO_NEIGHBOUR`.
 
     Keys equal after scaling tie exactly and the lowest row wins, as does any exact tie; zero keys are never nearest.
-    Memory: about 2 x keys x dims x 4 bytes for the scaled keys, plus block_rows x keys x 4 for one block's scores.
+    Memory: the scaled keys (keys x dims x 4 bytes; twice that while repeats are dropped or other dtypes converted)
+    plus one block's scores (block_rows x keys x 4 bytes).
     """
     _check_shapes(queries, keys, block_rows)
     key_units = _unit_rows(keys, "keys")
