@@ -52,7 +52,8 @@ def _check_shapes(queries: np.ndarray, keys: np.ndarray, block_rows: int) -> Non
 def nearest_keys(queries: np.ndarray, keys: np.ndarray, block_rows: int = 256, progress: bool = True) -> np.ndarray:
     """Row number in `keys` of each query's most cosine-similar key (exact, float32), or `NO_NEIGHBOUR`.
 
-    Keys equal after scaling tie exactly and the lowest row wins, as does any exact tie; zero keys are never nearest.
+    Ties go to the lowest key row (keys equal after scaling are searched once, as their first); zero keys are never
+    nearest. Tied scores of keys that differ come out of float sums, which may round otherwise on another machine.
     Memory: the scaled keys (keys x dims x 4 bytes; twice that while repeats are dropped or other dtypes converted)
     plus one block's scores (block_rows x keys x 4 bytes).
     """
@@ -104,7 +105,8 @@ def retrieval_accuracy(
     query_labels: pd.DataFrame, key_labels: pd.DataFrame, nearest: np.ndarray, ranks: Sequence[str]
 ) -> pd.DataFrame:
     """Per rank: share of queries whose nearest key has their label (micro) and its mean over the queries' classes
-    (macro), as CLIBD scores 1-NN. Queries without a label at a rank are left out of it; `NO_NEIGHBOUR` misses."""
+    (macro), as CLIBD scores 1-NN. A query without a label at a rank is left out of it; one whose nearest key has
+    none there, or that has `NO_NEIGHBOUR`, is a miss."""
     nearest = _checked_nearest(nearest, len(query_labels), len(key_labels))
     found = nearest != NO_NEIGHBOUR
     rows = {}
