@@ -4,9 +4,10 @@
 Each method runs in a fresh process on the same synthetic profiles (Poisson k-mer counts of a 658-base read over
 their sum, no two alike: the worst case for merging repeated keys), so its seconds and peak memory (max RSS) are its
 own; `extra` is that peak less the process's peak before the search. The neighbours are compared with the first
-method's. Defaults are the full scale of CLIBD's BIOSCAN-1M retrieval: keys, every species-labelled specimen (more
-than any of its key sets, the seen species' training barcodes included); queries, a quarter of them (its seen and
-unseen query sets together hold about that share); 4**k dims for the k-mer classifier's k.
+method's. The default sizes come from the CLIBD partition of the full-scale metadata: queries, every query split
+together; keys, every split a query is searched against (CLIBD's key splits and, for BIOSCAN-5M's genus of unseen
+species, the seen species' training specimens), an upper bound on any one search; 4**k dims for the k-mer
+classifier's k.
 
 Usage: python benchmarks/bench_retrieval.py [--queries N] [--keys N] [--dims N] [--block-rows N]
 """
@@ -27,10 +28,12 @@ import numpy as np
 
 from bioscan_lib.config import KmerConfig
 from bioscan_lib.core.retrieval import nearest_keys
-from bioscan_lib.data.bioscan1m import taxonomy_statistics
+from bioscan_lib.data.bioscan1m import CLIBD_KEYS, CLIBD_QUERIES, CLIBD_SEEN
+from bioscan_lib.sample.release import full_scale_metadata
+from bioscan_lib.split import clibd
 
-SPECIES_LABELLED = taxonomy_statistics()["species"]["labelled"]
-FULL_KEYS, FULL_QUERIES = SPECIES_LABELLED, SPECIES_LABELLED // 4
+SEED = 2023
+SEEN_TRAINING = tuple(split for split in CLIBD_SEEN if split not in CLIBD_QUERIES + CLIBD_KEYS)  # neither query nor key
 READ_KMERS = 654  # the k-mers of a 658-base read at k = 5: the synthetic profiles' count
 METHODS = ("nearest_keys", "sklearn_brute", "faiss_flat_ip")
 GENERATED_ROWS = 4096  # profiles drawn at a time, so drawing them adds little to the peak
@@ -65,6 +68,19 @@ def faiss_flat_ip(queries: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return index.search(queries, 1)[1][:, 0]
 
 
+def full_scale_sizes() -> tuple[int, int]:
+    """Rows of every CLIBD query split and of every split searched, in the full-scale metadata's partition."""
+    counts = clibd.make_partition(full_scale_metadata(), SEED).value_counts()
+    return int(counts[list(CLIBD_QUERIES)].sum()), int(counts[list(CLIBD_KEYS + SEEN_TRAINING)].sum())
+
+
+def full_scale_sizes_apart() -> tuple[int, int]:
+    """`full_scale_sizes` from a process of its own, so that the metadata's memory is not the workers' from the
+    start (a child's max RSS begins at its parent's)."""
+    command = [sys.executable, __file__, "--full-scale-sizes"]
+    return tuple(json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout))
+
+
 def peak_mb() -> float:
     """This process's peak resident memory so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -97,6 +113,8 @@ def measure(method: str, arguments: argparse.Namespace, folder: Path) -> dict:
 
 def compare(arguments: argparse.Namespace) -> None:
     """Run every available method and print its figures beside nearest_keys'."""
+    full_queries, full_keys = full_scale_sizes_apart()
+    arguments.queries, arguments.keys = arguments.queries or full_queries, arguments.keys or full_keys
     methods = [m for m in METHODS if m != "faiss_flat_ip" or importlib.util.find_spec("faiss")]
     if "faiss_flat_ip" not in methods:
         print("faiss is not installed: its exact index is skipped")
@@ -111,20 +129,23 @@ def compare(arguments: argparse.Namespace) -> None:
             f"time x{run['seconds'] / ours['seconds']:.2f}  extra x{run['extra_mb'] / max(ours['extra_mb'], 1):.2f}  "
             f"same neighbour {agree:.4%}"
         )
-    full = FULL_QUERIES * FULL_KEYS / (arguments.queries * arguments.keys)
-    print(f"at the default (full) sizes, times scale by about x{full:.1f} (queries x keys)")
+    full = full_queries * full_keys / (arguments.queries * arguments.keys)
+    print(f"full scale ({full_queries:,} queries x {full_keys:,} keys) is x{full:.1f} the work (queries x keys)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=int, default=FULL_QUERIES)
-    parser.add_argument("--keys", type=int, default=FULL_KEYS)
+    parser.add_argument("--queries", type=int, help="query rows (default: full scale)")
+    parser.add_argument("--keys", type=int, help="key rows (default: full scale)")
     parser.add_argument("--dims", type=int, default=4**KmerConfig.kmer)
     parser.add_argument("--block-rows", type=int, default=256, help="queries per matrix product of nearest_keys")
     parser.add_argument("--method", choices=METHODS, help=argparse.SUPPRESS)  # the worker's: one method
     parser.add_argument("--save", type=Path, help=argparse.SUPPRESS)  # the worker's: where its neighbours go
+    parser.add_argument("--full-scale-sizes", action="store_true", help=argparse.SUPPRESS)  # print them as JSON
     arguments = parser.parse_args()
-    if arguments.method:
+    if arguments.full_scale_sizes:
+        print(json.dumps(full_scale_sizes()))
+    elif arguments.method:
         work(arguments)
     else:
         compare(arguments)
