@@ -26,13 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bioscan_lib.config import KmerConfig
+from bioscan_lib.config import DEFAULT_SEED, KmerConfig
 from bioscan_lib.core.retrieval import nearest_keys
 from bioscan_lib.data.bioscan1m import CLIBD_KEYS, CLIBD_QUERIES, CLIBD_SEEN
 from bioscan_lib.sample.release import full_scale_metadata
 from bioscan_lib.split import clibd
 
-SEED = 2023
 SEEN_TRAINING = tuple(split for split in CLIBD_SEEN if split not in CLIBD_QUERIES + CLIBD_KEYS)  # neither query nor key
 READ_KMERS = 654  # the k-mers of a 658-base read at k = 5: the synthetic profiles' count
 METHODS = ("nearest_keys", "sklearn_brute", "faiss_flat_ip")
@@ -70,7 +69,7 @@ def faiss_flat_ip(queries: np.ndarray, keys: np.ndarray) -> np.ndarray:
 
 def full_scale_sizes() -> tuple[int, int]:
     """Rows of every CLIBD query split and of every split searched, in the full-scale metadata's partition."""
-    counts = clibd.make_partition(full_scale_metadata(), SEED).value_counts()
+    counts = clibd.make_partition(full_scale_metadata(), DEFAULT_SEED).value_counts()
     return int(counts[list(CLIBD_QUERIES)].sum()), int(counts[list(CLIBD_KEYS + SEEN_TRAINING)].sum())
 
 
