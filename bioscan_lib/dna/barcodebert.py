@@ -1,4 +1,4 @@
-"""A pretrained BarcodeBERT encoder read from a local file, its tokens and its barcode embeddings, with two probes.
+"""A pretrained BarcodeBERT encoder read from a local file, its tokens and its barcode embeddings, with a linear probe (1-NN: core.retrieval).
 
 The file is what BarcodeBERT's `load_pretrained_model` reads (bioscan-ml/BarcodeBERT, barcodebert/io.py): a torch
 file holding a dict with "model", the state dict of transformers' `BertForTokenClassification` (keys may start with
@@ -27,7 +27,6 @@ import pandas as pd
 import pyarrow.compute as pc
 import torch
 from sklearn.linear_model import LogisticRegression
-from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
@@ -191,8 +190,3 @@ def linear_probe(
     (BarcodeBERT's linear_probing.py trains a linear layer by SGD instead)."""
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=seed))
     return probe.fit(embeddings, labels)
-
-
-def nearest_neighbour(embeddings: np.ndarray, labels: np.ndarray) -> KNeighborsClassifier:
-    """1-NN by cosine distance, BarcodeBERT's kNN probe at its defaults (knn_probing.py)."""
-    return KNeighborsClassifier(n_neighbors=1, metric="cosine").fit(embeddings, labels)
