@@ -194,7 +194,7 @@ def test_html_escapes_what_it_shows(run_outputs: Path) -> None:
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
-def test_key_results_come_first_long_tables_fold_and_repeated_figures_fold_past_two(run_outputs: Path) -> None:
+def test_key_results_come_first_long_tables_fold_and_repeated_outputs_fold_past_the_first(run_outputs: Path) -> None:
     layout = pd.DataFrame({"task": ["order"], "source": ["paper"], "top1": [99.69], "top1 diff": [None]})
     classify_outputs.TEST_RESULTS_PAPER_LAYOUT.save(layout, run_outputs)
     rows = display.FOLD_ROWS + 1
@@ -202,13 +202,24 @@ def test_key_results_come_first_long_tables_fold_and_repeated_figures_fold_past_
     for experiment in ("a", "b", "c"):
         figure = split_outputs.SPLIT_DISTRIBUTION.name(experiment)
         (run_outputs / FIGURES_FOLDER / f"{figure}.png").write_bytes(PIXEL_PNG)
+        split_outputs.SPLIT_COUNTS.save(pd.DataFrame({"class": ["x"], "train": [1]}), run_outputs, experiment)
     html, markdown = (path.read_text() for path in report.write_report("tiny"))
     assert html.index('id="key-results"') < html.index('id="test_results_paper_layout"') < html.index('id="summary"')
     assert f"<details><summary>{rows} rows: all {rows} differences are 0</summary>" in html
     assert f"<details><summary>{rows} rows: all {rows} differences are 0</summary>" in markdown
-    folded = html.split("1 more figures of the same kinds")[1]
-    assert 'alt="split_distribution_c"' in folded and 'alt="split_distribution_a"' not in folded
+    shown, folded = html.split("2 more figures of the same kinds")
+    assert 'alt="split_distribution_a"' in shown and 'alt="split_distribution_b"' in folded
+    assert "<details><summary>1 rows</summary>" in html.split('id="split_counts_b"')[1], "a second instance folds"
     assert markdown.index("## Key results") < markdown.index("## Summary")
+
+
+def test_the_profiles_run_and_its_experiment_come_first_and_what_the_key_results_show_folds(run_outputs: Path) -> None:
+    first = report.headline_first("large_insect_order_test_resnet_ce_s2023")
+    stems = ["split_counts_large_diptera_family", "split_counts_large_insect_order", "x_small_insect_order"]
+    assert sorted(stems, key=first) == [stems[1], stems[0], stems[2]]
+    assert sorted(stems, key=report.headline_first(None)) == stems
+    sections = report.collect_sections(run_outputs, load_profile("tiny"), frozenset({"class_distribution"}))
+    assert [figure.folded for figure in sections[0].figures] == [True]
 
 
 def test_provenance_names_the_commit_the_processor_and_each_notebooks_run(run_outputs: Path) -> None:

@@ -78,9 +78,9 @@ def fold_summary(table: pd.DataFrame) -> str:
     return f"{rows}: {zero:,} of {len(differences):,} differences are 0, the largest {shown}"
 
 
-def show_table(name: str, title: str, table: pd.DataFrame, empty_reason: str) -> ShownTable:
-    """A table ready for the report: as text, differences beside values, turned if wide, folded if long."""
+def show_table(name: str, title: str, table: pd.DataFrame, empty_reason: str, fold: bool = False) -> ShownTable:
+    """A table ready for the report: as text, differences beside values, turned if wide, folded if long (or `fold`)."""
     if table.empty:
         return ShownTable(name, title, table, empty=empty_reason)
     shown = turned(with_differences_beside(table, as_text(table)))
-    return ShownTable(name, title, shown, fold_summary(table) if len(shown) > FOLD_ROWS else "")
+    return ShownTable(name, title, shown, fold_summary(table) if fold or len(shown) > FOLD_ROWS else "")

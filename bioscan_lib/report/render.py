@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as package_metadata
@@ -21,6 +22,7 @@ from bioscan_lib.core import provenance
 from bioscan_lib.core.files import write_text_atomic
 from bioscan_lib.core.outputs import FIGURE_METADATA, FIGURES_FOLDER, NO_ROWS, TABLES_FOLDER, Figure, Output, Table
 from bioscan_lib.core.paths import project_root, resolve_path
+from bioscan_lib.data.bioscan1m import EXPERIMENTS
 from bioscan_lib.dataset import outputs as dataset
 from bioscan_lib.dna import outputs as dna
 from bioscan_lib.download import outputs as download
@@ -136,7 +138,7 @@ SECTIONS = (
 KEY_TABLE = classify.TEST_RESULTS_PAPER_LAYOUT
 KEY_FIGURES = (dataset.CLASS_DISTRIBUTION, classify.LEARNING_CURVES, classify.CONFUSION_MATRIX_ROW_SHARES)  # the second
 # and third of the profile's `run` (the one notebook 08 labels with)
-FIGURES_SHOWN = 2  # of a figure written per experiment or run, the first two are shown and the others folded
+INSTANCES_SHOWN = 1  # of a table or figure written per experiment or run, the first is shown and the others folded
 SAMPLE_BANNER = (
     "Profile on the embedded sample: the data are synthetic (generated photographs and metadata in the published "
     "formats) and the classifiers are tiny networks trained for minutes on a CPU. The numbers check the pipeline; "
@@ -212,9 +214,19 @@ class RenderedSection:
     figures: list[ShownFigure] = field(default_factory=list)
 
 
-def _matching(folder: Path, outputs: tuple[Output, ...], suffix: str, taken: set[str]) -> list[tuple[Output, Path]]:
-    """Files of `folder` that are one of `outputs`, in their order, each listed once, with the output they are."""
-    stems = sorted(p.stem for p in folder.glob(f"*{suffix}")) if folder.is_dir() else []
+def headline_first(run: str | None) -> Callable[[str], tuple[bool, str]]:
+    """A sort key putting first the files of the profile's `run` and of its experiment, then by name."""
+    experiment = next((e for e in EXPERIMENTS if run and run.startswith(f"{e}_")), None)
+    marks = [f"_{key}" for key in (run, experiment) if key]
+    return lambda stem: (not any(mark in f"_{stem}" for mark in marks), stem)
+
+
+def _matching(
+    folder: Path, outputs: tuple[Output, ...], suffix: str, taken: set[str], run: str | None
+) -> list[tuple[Output, Path]]:
+    """Files of `folder` that are one of `outputs`, in their order, each listed once, with the output they are; of an
+    output written per experiment or run, the profile's run and its experiment come first."""
+    stems = sorted((p.stem for p in folder.glob(f"*{suffix}")), key=headline_first(run)) if folder.is_dir() else []
     found = []
     for output in outputs:
         for stem in stems:
@@ -224,10 +236,10 @@ def _matching(folder: Path, outputs: tuple[Output, ...], suffix: str, taken: set
     return found
 
 
-def shown_table(path: Path) -> ShownTable:
-    """A table of the run as the report shows it."""
+def shown_table(path: Path, fold: bool = False) -> ShownTable:
+    """A table of the run as the report shows it (folded behind its summary line if `fold`)."""
     name = path.stem
-    return show_table(name, table_title(name), as_percent(name, pd.read_csv(path)), empty_reason(name))
+    return show_table(name, table_title(name), as_percent(name, pd.read_csv(path)), empty_reason(name), fold)
 
 
 def shown_figure(path: Path, folded: bool = False) -> ShownFigure:
@@ -235,14 +247,14 @@ def shown_figure(path: Path, folded: bool = False) -> ShownFigure:
     return ShownFigure(path.stem, figure_title(path.stem), base64.b64encode(path.read_bytes()).decode("ascii"), folded)
 
 
-def _figures(found: list[tuple[Output, Path]]) -> list[ShownFigure]:
-    """The section's figures, those past the first FIGURES_SHOWN of one output folded."""
+def _past_the_first(found: list[tuple[Output, Path]]) -> list[tuple[Path, bool]]:
+    """Each file, and whether it comes after the first INSTANCES_SHOWN files of the same output (to be folded)."""
     seen: dict[Output, int] = {}
-    shown = []
+    marked = []
     for output, path in found:
         seen[output] = seen.get(output, 0) + 1
-        shown.append(shown_figure(path, folded=seen[output] > FIGURES_SHOWN))
-    return shown
+        marked.append((path, seen[output] > INSTANCES_SHOWN))
+    return marked
 
 
 def stale_section(notebook: str, profile: dict[str, Any]) -> str:
@@ -255,14 +267,17 @@ def stale_section(notebook: str, profile: dict[str, Any]) -> str:
     return "" if reason == runner.NOT_RUN_BEFORE else reason
 
 
-def collect_sections(out_dir: Path, profile: dict[str, Any]) -> list[RenderedSection]:
-    """The sections that have at least one table or figure in `out_dir`, each marked if its notebook is stale."""
+def collect_sections(
+    out_dir: Path, profile: dict[str, Any], in_key_results: frozenset[str] = frozenset()
+) -> list[RenderedSection]:
+    """The sections that have at least one table or figure in `out_dir`, each marked if its notebook is stale; what
+    the key results show is folded in its section."""
     taken_tables: set[str] = set()
     taken_figures: set[str] = set()
     sections = []
     for section in SECTIONS:
-        tables = _matching(out_dir / TABLES_FOLDER, section.tables, ".csv", taken_tables)
-        figures = _matching(out_dir / FIGURES_FOLDER, section.figures, ".png", taken_figures)
+        tables = _matching(out_dir / TABLES_FOLDER, section.tables, ".csv", taken_tables, profile.get("run"))
+        figures = _matching(out_dir / FIGURES_FOLDER, section.figures, ".png", taken_figures, profile.get("run"))
         if not tables and not figures:
             continue
         notebook = out_dir / "notebooks" / f"{section.notebook}.ipynb"
@@ -272,8 +287,8 @@ def collect_sections(out_dir: Path, profile: dict[str, Any]) -> list[RenderedSec
                 section.note,
                 f"notebooks/{notebook.name}" if notebook.is_file() else None,
                 stale_section(section.notebook, profile),
-                [shown_table(path) for _, path in tables],
-                _figures(figures),
+                [shown_table(p, fold or p.stem in in_key_results) for p, fold in _past_the_first(tables)],
+                [shown_figure(p, fold or p.stem in in_key_results) for p, fold in _past_the_first(figures)],
             )
         )
     return sections
@@ -352,7 +367,7 @@ def write_report(profile_name: str) -> tuple[Path, Path]:
         "parameters": profile,
         "key_table": key_table,
         "key_figures": key_figures,
-        "sections": collect_sections(out_dir, profile),
+        "sections": collect_sections(out_dir, profile, frozenset(f.name for f in key_figures) | {KEY_TABLE.name()}),
         "summary": summary_table(out_dir, profile, kinds),
         "recorded": None if check is None else _recorded_tables(check, kinds),
         "recorded_file": profile.get("recorded_numbers"),
