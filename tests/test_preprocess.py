@@ -190,7 +190,7 @@ def test_cli_resize_and_crop_from_a_zip(tmp_path, originals, capsys):
 
 def test_cli_reports_a_missing_input(tmp_path, capsys):
     assert cli.main(["resize", "--input", str(tmp_path / "nowhere"), "--output", str(tmp_path)]) == 2
-    assert "not found" in capsys.readouterr().err
+    assert f"{tmp_path / 'nowhere'}: no such folder or file" in capsys.readouterr().err
 
 
 def test_unknown_format_is_refused(tmp_path):

@@ -150,15 +150,16 @@ def _tiny_argv(small_sample: Path, out: Path, *extra: str) -> list[str]:
     ],
 )
 def test_bad_parameters_are_refused_in_one_line_before_any_work(
-    small_sample: Path, tmp_path: Path, capsys, monkeypatch, extra: list[str], message: str
+    small_sample: Path, output_dir: Path, tmp_path: Path, capsys, monkeypatch, extra: list[str], message: str
 ) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     from bioscan_lib import cli
 
-    assert cli.main(_tiny_argv(small_sample, tmp_path / "out", *extra)) == 2
+    out = linked_output(output_dir, tmp_path.name)  # with its split, so that only the parameter is wrong
+    assert cli.main(_tiny_argv(small_sample, out, *extra)) == 2
     error = capsys.readouterr().err.strip()
     assert message in error and len(error.splitlines()) == 1
-    assert not (tmp_path / "out" / "runs").exists()
+    assert not (out / "runs").exists()
 
 
 def test_a_nan_loss_stops_the_run_without_a_checkpoint_and_a_corrected_rerun_works(
