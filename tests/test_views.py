@@ -38,6 +38,8 @@ def test_rank_distribution_shows_only_labelled_categories(frame: pd.DataFrame) -
     figure = dataset_views.rank_distribution(frame, "genus", top=5)
     labels = [tick.get_text() for tick in figure.axes[0].get_yticklabels()]
     assert len(labels) == 5 and bioscan1m.NOT_CLASSIFIED not in labels
+    smallest = metadata.labelled_counts(frame["genus"]).head(5).min()
+    assert smallest / 20 < figure.axes[0].get_xlim()[0] <= smallest / 2, "within the decade below half the least"
 
 
 @pytest.fixture(scope="module")

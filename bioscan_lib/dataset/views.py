@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from bioscan_lib.core.widgets import InteractiveView, linked
 from bioscan_lib.data.bioscan1m import BIN_COLUMN, TAXONOMY_COLUMNS
 from bioscan_lib.data.metadata import labelled, labelled_counts
-from bioscan_lib.dataset.plots import LOG_AXIS_START
+from bioscan_lib.dataset.plots import log_axis_start
 
 RANK_NAMES = {BIN_COLUMN: "BIN"}  # the metadata column `uri` holds the Barcode Index Number
 
@@ -22,7 +22,7 @@ def rank_distribution(frame: pd.DataFrame, rank: str, top: int) -> Figure:
     figure, axis = plt.subplots(figsize=(9, max(2.5, 0.22 * len(table) + 1)))
     axis.barh(table[rank], table["count"], color="tab:blue")
     axis.set_xscale("log")
-    axis.set_xlim(left=LOG_AXIS_START)
+    axis.set_xlim(left=log_axis_start(table["count"]))
     axis.invert_yaxis()
     axis.set_xlabel("specimens (log scale)")
     axis.set_title(
