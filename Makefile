@@ -12,8 +12,15 @@ RUN_FLAGS := $(if $(FORCE),--force) $(if $(ONLY),--only $(ONLY))
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Pinned install of the suite and its tests (redone when the pins change).
+# Pinned install of the suite and its tests (redone when the pins change). It takes about 7 GB (PyPI's only x86_64
+# torch is its CUDA build), so a first install on a disk with less room than INSTALL_GB is refused before pip fails
+# half-way.
+INSTALL_GB ?= 8
 $(INSTALLED): $(BIN)/python pyproject.toml constraints.txt
+	@free=$$(df -Pk $(VENV) | awk 'NR == 2 {print int($$4 / 1048576)}'); \
+	[ -e $(INSTALLED) ] || [ "$$free" -ge $(INSTALL_GB) ] || { \
+		echo "make: the install needs about $(INSTALL_GB) GB free on the disk of $(VENV), which has $$free GB:" \
+			"free some space, or set VENV to a folder on a larger disk" >&2; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --constraint constraints.txt --editable ".[test]"
 	touch $(INSTALLED)
