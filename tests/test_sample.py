@@ -14,10 +14,11 @@ import pandas as pd
 import pytest
 
 from bioscan_lib.data import bioscan1m, images, metadata
-from bioscan_lib.data.bioscan1m import label_column
+from bioscan_lib.data.bioscan1m import CLIBD_ID_COLUMN, CLIBD_QUERIES, label_column
 from bioscan_lib.data.metadata import labelled
 from bioscan_lib.sample import OFFICIAL_SPLIT_SEED_OFFSET
 from bioscan_lib.sample import release as sample
+from bioscan_lib.split import clibd
 from bioscan_lib.split.rules import SplitBudgetWarning, class_split_table, make_splits
 
 SMALL_RECORDS = 240  # the size of the `small_sample` fixture
@@ -34,6 +35,7 @@ def test_same_seed_gives_identical_files(small_sample: Path, tmp_path: Path) -> 
         "release/bioscan_images_cropped_full_part2.zip",
         "truth/boxes.csv",
         "release/md5sums.txt",
+        "bioscan1m/CLIBD_partitioning/test_unseen.txt",
     ):
         assert (again / name).read_bytes() == (small_sample / name).read_bytes(), name
     first = json.loads((small_sample / "sample.json").read_text())
@@ -232,6 +234,16 @@ def test_the_field_loader_finds_every_official_split_of_the_tsv(small_sample: Pa
         assert len(loaded) == len(expected) > 0, (partitioning, split)
         assert [loaded[index][0] for index in range(len(loaded))] == expected[label].astype(str).tolist()
         assert loaded.metadata["image_file"].tolist() == expected["image_file"].astype(str).tolist()
+
+
+def test_the_sample_ships_its_clibd_partition_and_the_field_loader_reads_it(small_sample: Path) -> None:
+    frame = metadata.read_metadata(small_sample / "bioscan1m")
+    made = clibd.make_partition(frame, 7)
+    read = clibd.clibd_partition(frame, metadata.find_metadata(small_sample / "bioscan1m"), seed=8)  # seed unused
+    assert read.equals(made)
+    split = next(query for query in CLIBD_QUERIES if (made == query).any())
+    loaded = field_loader(small_sample, split=split, partitioning_version="clibd", modality=[], target_type="species")
+    assert sorted(loaded.metadata[CLIBD_ID_COLUMN]) == sorted(frame.loc[made == split, CLIBD_ID_COLUMN]) != []
 
 
 @pytest.mark.parametrize("package", ["original_full", "cropped", "original_256", "cropped_256"])

@@ -23,7 +23,7 @@ from bioscan_lib.sample.barcodes import (
 from bioscan_lib.sample.release import synthetic_metadata
 
 SHORTEST_READ = 400  # every sample read covers these sites
-SAMPLE_BARCODES_SHA256 = "73071f6dec6a12c356a6fa801e2bdfa62d1a8d96d3b6ba9a7b83a4558a81b003"
+SAMPLE_BARCODES_SHA256 = "a6e77d40c90bf694ee12fbf1c916e82d81e6aff89794a41a81bddfbf29aac987"
 
 
 @pytest.fixture(scope="module")

@@ -37,9 +37,10 @@ from bioscan_lib.sample import (
 )
 from bioscan_lib.sample.barcodes import evolved_barcodes
 from bioscan_lib.sample.photographs import DEFAULT_CONDITION, SHIFTED_CONDITION, draw_photo
+from bioscan_lib.split import clibd
 from bioscan_lib.split.rules import SplitBudgetWarning, make_splits
 
-SAMPLE_VERSION = "5"
+SAMPLE_VERSION = "6"
 MINIMUM_RECORDS = 200
 COPYRIGHT = {
     "copyright_license": "CreativeCommons - Attribution Non-Commercial Share-Alike",
@@ -100,18 +101,23 @@ def synthetic_metadata(
     codes = {"family": family_code}
     parents = {}
     for rank in taxonomy.FINER_RANKS:
-        codes[rank], parents[rank] = taxonomy.assign_children(codes[taxonomy.RANK_PARENT[rank]], *targets[rank], rng)
+        per_parent = (
+            None if full_scale or rank not in taxonomy.RELEASE_SIZED_RANKS else taxonomy.children_per_parent(rank)
+        )
+        codes[rank], parents[rank] = taxonomy.assign_children(
+            codes[taxonomy.RANK_PARENT[rank]], *targets[rank], rng, per_parent
+        )
     species_labelled = targets["species"][0]
     codes["subspecies"], parents["subspecies"] = taxonomy.assign_children(
         codes["species"], max(2, species_labelled // 500), max(1, species_labelled // 1000), rng
     )
-    genus_names = taxonomy.latin_names(targets["genus"][1], "genus", rng)
-    epithets = taxonomy.latin_names(targets["species"][1] + len(parents["subspecies"]), "species", rng)
+    genus_names = taxonomy.latin_names(len(parents["genus"]), "genus", rng)
+    epithets = taxonomy.latin_names(len(parents["species"]) + len(parents["subspecies"]), "species", rng)
     species_names = [f"{genus_names[g]} {e}" for g, e in zip(parents["species"], epithets)]
     names = {
         "family": families.loc[known, "family"].tolist(),
-        "subfamily": taxonomy.latin_names(targets["subfamily"][1], "subfamily", rng),
-        "tribe": taxonomy.latin_names(targets["tribe"][1], "tribe", rng),
+        "subfamily": taxonomy.latin_names(len(parents["subfamily"]), "subfamily", rng),
+        "tribe": taxonomy.latin_names(len(parents["tribe"]), "tribe", rng),
         "genus": genus_names,
         "species": species_names,
         "subspecies": [
@@ -235,7 +241,8 @@ def generate_sample(
     workers: int | None = None,
     force: bool = False,
 ) -> Path:
-    """Write the sample release under `out_dir` (skipped when one with the same parameters is complete)."""
+    """Write the sample release under `out_dir` (skipped when one with the same parameters is complete), with the
+    CLIBD partition made from `seed` beside its extracted metadata."""
     out = Path(out_dir)
     manifest_path = out / "sample.json"
     wanted = _manifest(records, seed, tuple(image_size), chunk_length)
@@ -253,6 +260,7 @@ def generate_sample(
     for package in RENDERED_PACKAGES:
         images.write_folder(packages[package], images_folder(out, PACKAGE_FOLDERS.get(package, package)))
     metadata.write_metadata(frame, root / METADATA_NAME)
+    clibd.write_release_partition(frame, root / METADATA_NAME, seed)  # as CLIBD's lies beside the TSV it was made for
     boxes = pd.DataFrame([r.box for r in rendered], columns=["left", "top", "right", "bottom"])
     boxes.insert(0, "image_file", names)
     with atomic_path(out / "truth" / "boxes.csv") as temporary:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -14,6 +16,8 @@ RANK_PARENT = {"subfamily": "family", "tribe": "subfamily", "genus": "family", "
 _CONSONANTS = "bcdfglmnprstvz"
 _VOWELS = "aeiou"
 _RANK_SUFFIX = {"family": "idae", "subfamily": "inae", "tribe": "ini", "genus": "us", "species": "a"}
+RELEASE_SIZED_RANKS = ("genus", "species")  # a sample's classes of these ranks are as large as the release's
+LABEL_FILL = 0.85  # at most this share of a parent class's rows is drawn to carry a child label, where classes are few
 
 
 def allocate(total: int, weights: np.ndarray, minimum: int = 0, maximum: np.ndarray | None = None) -> np.ndarray:
@@ -102,8 +106,25 @@ def family_table(orders: dict[str, int], full_scale: bool, rng: np.random.Genera
     return pd.DataFrame(rows, columns=["order", "family", "count"])
 
 
+def children_per_parent(rank: str) -> float:
+    """The release's classes of `rank` per class of its parent rank (2.43 species per genus, 7.01 genera per family)."""
+    published = bioscan1m.taxonomy_statistics()
+    return published[rank]["categories"] / published[RANK_PARENT[rank]]["categories"]
+
+
+def release_class_size(rank: str) -> float:
+    """Specimens per class in the release: 10.1 per species; a genus as large as its 2.43 species together (24.5)."""
+    published = bioscan1m.taxonomy_statistics()
+    species = published["species"]["labelled"] / published["species"]["categories"]
+    return species if rank == "species" else species * children_per_parent("species")
+
+
 def rank_targets(records: int, full_scale: bool) -> dict[str, tuple[int, int]]:
-    """(labelled rows, categories) per finer rank and BIN: published at full scale, scaled down for a sample."""
+    """(labelled rows, categories) per finer rank and BIN: published at full scale, scaled down for a sample.
+
+    A sample keeps each rank's published labelled share. Genera and species are as large as the release's, so that
+    CLIBD's rule (species of 10 or more specimens are common) finds common species as it does in the release; the
+    other ranks shrink as a subsample's would."""
     published = bioscan1m.taxonomy_statistics()
     targets = {}
     for rank in (*FINER_RANKS, "uri"):
@@ -111,23 +132,35 @@ def rank_targets(records: int, full_scale: bool) -> dict[str, tuple[int, int]]:
         if not full_scale:
             share = labelled / bioscan1m.N_IMAGES
             labelled = max(10, round(records * share))
-            categories = max(
-                2, min(round(labelled * 0.3), round(categories * np.sqrt(labelled / published[rank]["labelled"])))
-            )
+            subsample = round(categories * np.sqrt(labelled / published[rank]["labelled"]))
+            release_sized = round(labelled / release_class_size(rank)) if rank in RELEASE_SIZED_RANKS else subsample
+            categories = max(2, min(round(labelled * 0.3), release_sized))
         targets[rank] = (labelled, categories)
     return targets
 
 
+def _parents_to_fill(sizes: np.ndarray, labelled: int, categories: int, per_parent: float | None) -> np.ndarray:
+    """The parent classes that receive children, largest first: one per child class (`per_parent` None), or
+    categories / `per_parent` of them, more where those cannot hold `labelled` rows at LABEL_FILL."""
+    order = np.argsort(-sizes, kind="stable")[: int((sizes > 0).sum())]
+    if per_parent is None:
+        return order[:categories]
+    holding = int(np.searchsorted(np.cumsum(sizes[order]), math.ceil(labelled / LABEL_FILL))) + 1
+    return order[: max(math.ceil(categories / per_parent), holding)]
+
+
 def assign_children(
-    parent: np.ndarray, labelled: int, categories: int, rng: np.random.Generator
+    parent: np.ndarray, labelled: int, categories: int, rng: np.random.Generator, per_parent: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Label `labelled` rows with `categories` child classes, each inside the row's parent class (-1 = no parent).
+    """Label `labelled` rows with `categories` child classes (more if the parents filled need more), each inside the
+    row's parent class (-1 = no parent), about `per_parent` children to a parent if given.
 
     Returns the child code per row (-1 where unlabelled) and the parent code of each child class.
     """
     eligible = np.flatnonzero(parent >= 0)
     sizes = np.bincount(parent[eligible], minlength=parent.max() + 1)
-    allowed = np.argsort(-sizes, kind="stable")[: min(categories, int((sizes > 0).sum()))]
+    allowed = _parents_to_fill(sizes, labelled, categories, per_parent)
+    categories = max(categories, len(allowed))
     pool = eligible[np.isin(parent[eligible], allowed)]
     if len(pool) < labelled:
         raise ValueError(f"only {len(pool)} rows can carry {labelled} labels")
