@@ -70,3 +70,10 @@ def test_each_kind_of_bad_read_is_counted_with_its_rows() -> None:
     assert found == dict(zip(barcodes.PROBLEMS, [["S0"], ["S1"], ["S2", "S3"], ["S4"], ["S5"]]))
     assert barcodes.problem_counts(table)["barcodes"].tolist() == [1, 1, 2, 1, 1]
     assert barcodes.problem_counts(table.iloc[:0])["barcodes"].tolist() == [0] * len(barcodes.PROBLEMS)
+
+
+def test_reads_held_in_several_arrow_chunks_are_read_as_one() -> None:
+    first, second = (pd.Series(part, dtype="string[pyarrow]") for part in (["ACGT", "NNAC"], ["acgtn", None]))
+    chunked = pd.concat([first, second], ignore_index=True)
+    whole = pd.Series(["ACGT", "NNAC", "acgtn", None], dtype="string[pyarrow]")
+    assert np.array_equal(barcodes.base_codes(chunked), barcodes.base_codes(whole))

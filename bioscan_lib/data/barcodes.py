@@ -38,8 +38,11 @@ def kmer_names(k: int) -> list[str]:
 
 
 def _arrow(reads: pd.Series) -> pa.LargeStringArray:
-    """Reads as one Arrow array of large strings, a missing read as an empty one."""
+    """Reads as one Arrow array of large strings (one chunk, as after `pd.concat` there may be several), a missing
+    read as an empty one."""
     values = pa.array(reads.astype("string[pyarrow]"), type=pa.large_string())
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
     return pc.fill_null(values, "")
 
 
