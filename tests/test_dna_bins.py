@@ -100,9 +100,9 @@ def random_bins(count: int, per_bin: int, seed: int) -> pd.DataFrame:
         return np.where(rng.random(BARCODE_SITES) < share, rng.integers(0, 4, BARCODE_SITES), read)
 
     root, reads, names = rng.integers(0, 4, BARCODE_SITES), [], []
+    pairs = [changed(root, 0.08) for _ in range(-(-count // 2))]
     for number in range(count):
-        pair = changed(root, 0.08) if number % 2 == 0 else pair
-        ancestor = changed(pair, 0.01)
+        ancestor = changed(pairs[number // 2], 0.01)
         for _ in range(per_bin):
             reads.append("".join(np.array(list("ACGT"))[changed(ancestor, 0.003)]))
             names.append(f"BIN{number:03d}")
