@@ -890,6 +890,45 @@ def _add_dna(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_dna)
 
 
+# 10 open world -----------------------------------------------------------------------------------------------------------
+
+
+def _open_world(arguments: argparse.Namespace) -> int:
+    from bioscan_lib.config import read_profile
+    from bioscan_lib.core.paths import resolve_path
+    from bioscan_lib.core.runs import run_path
+    from bioscan_lib.data.later_work import DNA_TO_DNA, IMAGE_TO_IMAGE
+    from bioscan_lib.data.metadata import find_metadata, read_metadata
+    from bioscan_lib.open_world import compare, encoders, retrieval
+
+    profile = read_profile(arguments.profile)
+    metadata_path = find_metadata(resolve_path(profile.data_root))
+    frame = retrieval.partitioned(read_metadata(metadata_path), metadata_path, profile.seed)
+    runs = encoders.trained_cnn_runs(profile.dna_cnn_configs())
+    checkpoint = arguments.barcodebert or profile.barcodebert_checkpoint
+    out_dir = resolve_path(profile.output_dir)
+    image_run = profile.generalization_run() if profile.run or profile.train_experiments else None
+    by_task = {
+        DNA_TO_DNA: encoders.barcode_encoders(profile.dna_kmer, runs, checkpoint),
+        IMAGE_TO_IMAGE: encoders.image_encoders([run_path(out_dir, image_run)] if image_run else [], profile.data_root),
+    }
+    _, beside, _ = compare.write_open_world(frame, by_task, out_dir)
+    print(beside.drop(columns=["source", "data"]).to_string(index=False))
+    print(f"tables and figure under {out_dir}")
+    return 0
+
+
+def _add_open_world(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "open-world", help="barcode 1-NN retrieval of seen and unseen species on the CLIBD partition (beyond the paper)"
+    )
+    _profile_option(parser)  # its metadata (and CLIBD_partitioning/ beside it), seed, dna_kmer and 09's CNN runs
+    parser.add_argument(
+        "--barcodebert", help="a BarcodeBERT checkpoint file (default: the profile's barcodebert_checkpoint)"
+    )
+    parser.set_defaults(handler=_open_world)
+
+
 SUBCOMMANDS = (
     _add_pipeline,
     _add_sample,
@@ -903,6 +942,7 @@ SUBCOMMANDS = (
     _add_sweep,
     _add_predict,
     _add_dna,
+    _add_open_world,
 )
 
 

@@ -311,6 +311,8 @@ class Profile:
     dna_force: bool = False
     dna_cnn_experiments: list[str] = field(default_factory=list)  # the CNN baseline's (trained by the engine)
     dna_cnn_epochs: int | None = None  # None: BarcodeCnnConfig's
+    # 10 open world (beyond the paper): the encoders beside the k-mers (dna_kmer) and 09's CNN runs
+    barcodebert_checkpoint: str | None = None  # a BarcodeBERT checkpoint file in its published format (a local file)
     # jobs through submitit (`--submit slurm|local`): the fields of core.cluster.Resources (gpus_per_node, partition, ...)
     cluster: dict[str, Any] = field(default_factory=dict)
 

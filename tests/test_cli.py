@@ -35,7 +35,7 @@ def _error_before_torch(*arguments: str) -> str:
 
 def test_every_stage_registers_its_subcommand() -> None:
     commands = cli.build_parser()._subparsers._group_actions[0].choices
-    assert {"reproduce", "prepare", "sample", "statistics", "dna"} <= set(commands)
+    assert {"reproduce", "prepare", "sample", "statistics", "dna", "open-world"} <= set(commands)
 
 
 def test_stats_writes_tables_and_figures(small_sample: Path, tmp_path: Path) -> None:
@@ -251,3 +251,16 @@ def test_checkpoint_commands_refuse_a_mistyped_file_or_run_before_torch(tmp_path
     run = _run_folder(tmp_path / "runs", "large_insect_order_resnet50_ce_s1")
     exported = _error_before_torch("export-checkpoint", f"{run}x", "--output", str(tmp_path / "out.tar"))
     assert exported.startswith(f"bioscan-repro export-checkpoint: {run}x: no such run folder; the runs in")
+
+
+def test_open_world_scores_the_profiles_encoders_and_writes_its_tables(
+    small_sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from bioscan_lib import config
+    from bioscan_lib.open_world.outputs import CLIBD_PARTITION_COUNTS, OPEN_WORLD_PUBLISHED
+
+    values = {"profile": "test", "data_root": str(small_sample), "output_dir": str(tmp_path), "seed": 7}
+    monkeypatch.setattr(config, "read_profile", lambda name: config.profile_from(values, "test"))
+    assert cli.main(["open-world", "--profile", "test"]) == 0
+    assert CLIBD_PARTITION_COUNTS.path(tmp_path).is_file() and OPEN_WORLD_PUBLISHED.path(tmp_path).is_file()
+    assert "BLAST" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""Open-world retrieval on the CLIBD partition: cosine 1-NN of barcode embeddings per rank, for seen and unseen
+"""Open-world retrieval on the CLIBD partition: cosine 1-NN of embeddings (barcodes or photographs) per rank, for seen and unseen
 species as CLIBD scores it, and the genus of unseen species among the seen species' training barcodes as BIOSCAN-5M
 scores it, each beside the majority answer."""
 
@@ -12,13 +12,13 @@ from tqdm.auto import tqdm
 
 from bioscan_lib.core.retrieval import majority_accuracy, nearest_keys, retrieval_accuracy
 from bioscan_lib.data.bioscan1m import (
-    BARCODE_COLUMN,
     CLIBD_KEYS,
     CLIBD_KEYS_OF_QUERIES,
     CLIBD_QUERIES,
     CLIBD_SPLIT_COLUMN,
     CLIBD_SPLITS,
 )
+from bioscan_lib.data.later_work import DNA_TO_DNA
 from bioscan_lib.data.metadata import labelled
 from bioscan_lib.open_world.encoders import Encoder
 from bioscan_lib.split.clibd import clibd_partition
@@ -58,7 +58,7 @@ def _labels(frame: pd.DataFrame) -> pd.DataFrame:
 def embeddings(frame: pd.DataFrame, encoder: Encoder) -> dict[str, np.ndarray]:
     """Each query and key split's embeddings (and the seen species' training specimens'), rows in metadata order."""
     splits = frame[CLIBD_SPLIT_COLUMN].astype(str)
-    return {split: encoder(frame.loc[splits == split, BARCODE_COLUMN]) for split in EMBEDDED_SPLITS}
+    return {split: encoder(frame[splits == split]) for split in EMBEDDED_SPLITS}
 
 
 def _scored(
@@ -80,9 +80,9 @@ def _long(scores: pd.DataFrame, encoder: str, queries: str, keys: str) -> pd.Dat
     return scores.reset_index().assign(encoder=encoder, queries_split=queries, keys_split=keys)
 
 
-def open_world_scores(frame: pd.DataFrame, encoders: dict[str, Encoder]) -> pd.DataFrame:
+def open_world_scores(frame: pd.DataFrame, encoders: dict[str, Encoder], task: str = DNA_TO_DNA) -> pd.DataFrame:
     """Per encoder, query split and rank: CLIBD's 1-NN micro and macro accuracy, then BIOSCAN-5M's genus of unseen
-    species against `train_seen`; the majority answer of each search once, as its own encoder."""
+    species against `train_seen`; the majority answer of each search once, as its own encoder; all of one `task`."""
     searches = [*CLIBD_KEYS_OF_QUERIES.items(), (UNSEEN_GENUS_QUERIES, SEEN_TRAINING)]
     rows, majority = [], {}
     for name, encoder in tqdm(encoders.items(), desc="encoders", unit="encoder"):
@@ -92,6 +92,6 @@ def open_world_scores(frame: pd.DataFrame, encoders: dict[str, Encoder]) -> pd.D
             scores, majority[(queries, keys)] = _scored(frame, embedded, queries, keys, ranks)
             rows.append(_long(scores, name, queries, keys))
     rows += [_long(scores, MAJORITY, *search) for search, scores in majority.items()]
-    table = pd.concat(rows, ignore_index=True)
-    columns = ["encoder", "queries_split", "keys_split", "rank", *SCORE_COLUMNS]
+    table = pd.concat(rows, ignore_index=True).assign(task=task)
+    columns = ["task", "encoder", "queries_split", "keys_split", "rank", *SCORE_COLUMNS]
     return table[columns].astype({"queries": "Int64", "classes": "Int64", "micro": float, "macro": float})

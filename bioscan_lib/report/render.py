@@ -26,6 +26,7 @@ from bioscan_lib.data.bioscan1m import EXPERIMENTS
 from bioscan_lib.dataset import outputs as dataset
 from bioscan_lib.dna import outputs as dna
 from bioscan_lib.download import outputs as download
+from bioscan_lib.open_world import outputs as open_world
 from bioscan_lib.preprocess import outputs as preprocess
 from bioscan_lib.report import runner, summary
 from bioscan_lib.report.display import ShownTable, show_table
@@ -133,6 +134,14 @@ SECTIONS = (
         (dna.DNA_PER_CLASS, dna.DNA_GALLERY),
         "Not a result of the BIOSCAN-1M paper, which classifies photographs only: the same splits, classes and "
         "metrics, with the barcode as input. The published row beside them is Table 3's ViT-B/16 on images.",
+    ),
+    Section(
+        "Beyond the paper: species no classifier saw, placed by barcode retrieval on the CLIBD partition",
+        "10_open_world",
+        (open_world.OPEN_WORLD_PUBLISHED, open_world.OPEN_WORLD_SCORES, open_world.CLIBD_PARTITION_COUNTS),
+        (open_world.OPEN_WORLD_FIGURE,),
+        "Not a result of the BIOSCAN-1M paper: CLIBD's seen and unseen species and BIOSCAN-5M's genus of unseen "
+        "species, scored by cosine 1-NN of each encoder's embeddings, beside the figures those works publish.",
     ),
 )
 KEY_TABLE = classify.TEST_RESULTS_PAPER_LAYOUT

@@ -215,6 +215,7 @@ INPUTS: dict[str, tuple[Callable[[dict[str, Any]], str], ...]] = {
     "07_test": (_nothing_to_test,),
     "08_generalization": (_nothing_to_label,),
     "09_dna_barcodes": (_metadata_missing, _split_missing),
+    "10_open_world": (_metadata_missing,),
 }
 
 
@@ -271,6 +272,17 @@ def _image_and_dna_results(profile: dict[str, Any]) -> list[Path]:
     return image + _run_files(runs_folder(profile["output_dir"], DNA_RUNS_FOLDER), (PARAMS_FILE, METRICS_JSON))
 
 
+def _partition_and_encoders(profile: dict[str, Any]) -> list[Path]:
+    """The CLIBD partition files beside the metadata, the DNA runs' and the image run's best checkpoints, and a
+    BarcodeBERT file."""
+    metadata = _metadata_file(profile)
+    partition = sorted((metadata[0].parent / bioscan1m.CLIBD_FOLDER).glob("*")) if metadata else []
+    checkpoints = _run_files(runs_folder(profile["output_dir"], DNA_RUNS_FOLDER), (CHECKPOINT_BEST,))
+    given = profile.get("barcodebert_checkpoint")
+    image_run = runs_folder(profile["output_dir"]) / str(profile.get("run")) / CHECKPOINT_BEST
+    return partition + checkpoints + [image_run] + ([resolve_path(given)] if given else [])
+
+
 READS: dict[str, tuple[Callable[[dict[str, Any]], list[Path]], ...]] = {
     "02_dataset_statistics": (_metadata_file,),
     "03_data_split": (_metadata_file,),
@@ -280,6 +292,7 @@ READS: dict[str, tuple[Callable[[dict[str, Any]], list[Path]], ...]] = {
     "07_test": (_split_file, _tested_runs),
     "08_generalization": (_labelling_run,),
     "09_dna_barcodes": (_split_file, _image_and_dna_results),
+    "10_open_world": (_metadata_file, _partition_and_encoders),
 }
 
 
