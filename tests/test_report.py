@@ -22,6 +22,7 @@ from bioscan_lib.data.metadata import METADATA_FILE_NAMES
 from bioscan_lib.dataset import outputs as dataset_outputs
 from bioscan_lib.dna import outputs as dna_outputs
 from bioscan_lib.download import outputs as download_outputs
+from bioscan_lib.open_world import outputs as open_world_outputs
 from bioscan_lib.preprocess import outputs as preprocess_outputs
 from bioscan_lib.report import display, numbers, runner, summary
 from bioscan_lib.report import render as report
@@ -90,7 +91,15 @@ def test_html_is_self_contained_and_markdown_links_figures(run_outputs: Path) ->
     assert markdown.index("Dataset statistics") < markdown.index("Data splits")
 
 
-STAGE_OUTPUTS = (download_outputs, dataset_outputs, split_outputs, preprocess_outputs, classify_outputs, dna_outputs)
+STAGE_OUTPUTS = (
+    download_outputs,
+    dataset_outputs,
+    split_outputs,
+    preprocess_outputs,
+    classify_outputs,
+    dna_outputs,
+    open_world_outputs,
+)
 
 
 def saved_outputs(notebook: Path) -> tuple[set[Output], list[str]]:

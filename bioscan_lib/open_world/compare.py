@@ -58,14 +58,20 @@ def accuracy_figure(scores: pd.DataFrame) -> Figure:
     return figure
 
 
+def scores_by_task(frame: pd.DataFrame, by_task: dict[str, dict[str, Encoder]]) -> pd.DataFrame:
+    """Every encoder's scores, task by task (a task without an encoder is left out)."""
+    return pd.concat(
+        [open_world_scores(frame, chosen, task) for task, chosen in by_task.items() if chosen], ignore_index=True
+    )
+
+
 def write_open_world(
     frame: pd.DataFrame, by_task: dict[str, dict[str, Encoder]], out_dir: str | os.PathLike
 ) -> tuple[pd.DataFrame, pd.DataFrame, Figure]:
     """Score every encoder of each task on `frame`'s partition and write the stage's tables and figure; the scores,
     the table beside the published figures and the figure."""
     outputs.CLIBD_PARTITION_COUNTS.save(partition_counts(frame), out_dir)
-    scored = [open_world_scores(frame, chosen, task) for task, chosen in by_task.items() if chosen]
-    scores = pd.concat(scored, ignore_index=True)
+    scores = scores_by_task(frame, by_task)
     outputs.OPEN_WORLD_SCORES.save(scores, out_dir)
     beside = beside_published(scores)
     outputs.OPEN_WORLD_PUBLISHED.save(beside, out_dir)

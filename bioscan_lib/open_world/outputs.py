@@ -13,3 +13,20 @@ OPEN_WORLD_PUBLISHED = Table(
     "The later work's published figures, each beside this profile's score on the same search (percent)",
 )
 OPEN_WORLD_FIGURE = Figure("open_world_accuracy", "1-NN micro accuracy per rank, seen and unseen species, per encoder")
+BIN_SPECIES_SUMMARY = Table(
+    "bin_species_summary", "BINs and named species: BINs of one species or several, species in one BIN or several"
+)
+BARCODE_GAP_SUMMARY = Table(
+    "barcode_gap_summary",
+    "The barcode gap over every BIN, beside BOLD's 2.2 % (shares and distances 0-1)",
+    share_columns=("positive_gap", "within_under_threshold", "nearest_over_threshold"),
+)
+BARCODE_GAP = Table(
+    "barcode_gap", "Per BIN: the largest distance within it, its nearest other BIN, the distance and gap"
+)
+BIN_RETRIEVAL = Table(
+    "bin_retrieval", "The BIN as a 1-NN target: test barcodes whose BIN occurs in training, by k-mer profile (0-1)"
+)
+BARCODE_GAP_FIGURE = Figure(
+    "barcode_gap_scatter", "The barcode gap: the largest distance within each BIN against the distance to its nearest"
+)

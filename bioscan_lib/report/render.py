@@ -136,12 +136,21 @@ SECTIONS = (
         "metrics, with the barcode as input. The published row beside them is Table 3's ViT-B/16 on images.",
     ),
     Section(
-        "Beyond the paper: species no classifier saw, placed by barcode retrieval on the CLIBD partition",
+        "Beyond the paper: species no classifier saw, placed by retrieval on the CLIBD partition; BINs and species",
         "10_open_world",
-        (open_world.OPEN_WORLD_PUBLISHED, open_world.OPEN_WORLD_SCORES, open_world.CLIBD_PARTITION_COUNTS),
-        (open_world.OPEN_WORLD_FIGURE,),
+        (
+            open_world.OPEN_WORLD_PUBLISHED,
+            open_world.OPEN_WORLD_SCORES,
+            open_world.CLIBD_PARTITION_COUNTS,
+            open_world.BIN_SPECIES_SUMMARY,
+            open_world.BARCODE_GAP_SUMMARY,
+            open_world.BIN_RETRIEVAL,
+            open_world.BARCODE_GAP,
+        ),
+        (open_world.OPEN_WORLD_FIGURE, open_world.BARCODE_GAP_FIGURE),
         "Not a result of the BIOSCAN-1M paper: CLIBD's seen and unseen species and BIOSCAN-5M's genus of unseen "
-        "species, scored by cosine 1-NN of each encoder's embeddings, beside the figures those works publish.",
+        "species, scored by cosine 1-NN of each encoder's embeddings, beside the figures those works publish; and how "
+        "BINs relate to species, with the barcode gap of every BIN.",
     ),
 )
 KEY_TABLE = classify.TEST_RESULTS_PAPER_LAYOUT
