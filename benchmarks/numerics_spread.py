@@ -8,6 +8,7 @@ stated minimum) for `tests/test_trained_numbers.py`. A setting already measured 
 
     .venv/bin/python benchmarks/numerics_spread.py                 # every setting, print the spread
     .venv/bin/python benchmarks/numerics_spread.py --write tests/expected/sample_trained_numbers.yaml
+    .venv/bin/python benchmarks/numerics_spread.py --settings baseline portable --write <file> --keep-tolerances
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ SETTINGS: dict[str, tuple[dict[str, str], dict[str, object], bool]] = {
     "portable": ({"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_CBWR": "COMPATIBLE"}, {}, True),
 }
 MARGIN = 2.0
+KEPT_NOTE = "Numbers re-recorded from the baseline with these tolerances kept (--keep-tolerances)"
 MINIMUM = {  # the smallest tolerance of a kind, for kinds that moved little or not at all on the measuring machine
     "curve_accuracy": 0.02,
     "curve_loss": 0.05,
@@ -101,6 +103,17 @@ def allowed(kind: str, spread: float) -> float | None:
     return round(math.ceil(value / scale - 1e-9) * scale, 10)
 
 
+def rerecorded(recorded: dict, baseline: dict, runs: list[str]) -> dict:
+    """The recorded numbers with those of `runs` replaced by the baseline's, in the recorded order (new keys last)."""
+
+    def of_runs(key: str) -> bool:
+        return any(f"/{run}/" in f"{key}/" for run in runs)
+
+    kept = {key: baseline.get(key) if of_runs(key) else number for key, number in recorded.items()}
+    kept = {key: number for key, number in kept.items() if number is not None}
+    return kept | {key: number for key, number in baseline.items() if of_runs(key)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -113,6 +126,18 @@ def main() -> int:
     parser.add_argument("--folder", default="outputs/numerics", help="scratch output folders, one per setting")
     parser.add_argument("--force", action="store_true", help="measure again settings already measured")
     parser.add_argument("--write", help="record the baseline's numbers and the tolerances in this YAML file")
+    parser.add_argument(
+        "--keep-tolerances",
+        action="store_true",
+        help="with --write: keep the file's tolerances and header, recording only the baseline's numbers (after a "
+        "change to the sample that moves the numbers; the spread printed above says whether the tolerances still hold)",
+    )
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        help="with --keep-tolerances: record the baseline's numbers of these runs only, keeping the others' (the runs "
+        "whose inputs changed, recorded on this machine while the rest stay as recorded where they were)",
+    )
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -142,7 +167,16 @@ def main() -> int:
         print(
             f"{kind:<{width}}  {cells}  {spread[kind]:>8.4g}  {'not compared' if limit is None else f'{limit:>8.4g}'}"
         )
-    if arguments.write:
+    if arguments.write and arguments.keep_tolerances:
+        path = resolve_path(arguments.write)
+        lines = [line[2:] if line.startswith("# ") else "" for line in path.read_text().splitlines() if line[:1] == "#"]
+        lines = [line for line in lines if not line.startswith(KEPT_NOTE)]
+        which = f" for {', '.join(arguments.runs)}" if arguments.runs else ""
+        header = "\n".join([*lines, f"{KEPT_NOTE}{which} on {processor()}, torch {__import__('torch').__version__}."])
+        recorded, kept = numbers.read_expectations(path)
+        chosen = rerecorded(recorded, baseline, arguments.runs) if arguments.runs else baseline
+        print(f"\nwrote {numbers.write_expectations(path, chosen, kept, header)} (tolerances kept)")
+    elif arguments.write:
         header = (
             f"Trained-model numbers of the sample profile (notebooks 06-09), recorded from the '{baseline_name}' "
             f"setting\nby benchmarks/numerics_spread.py on {processor()} ({os.cpu_count()} cores), torch {__import__('torch').__version__}.\n"
