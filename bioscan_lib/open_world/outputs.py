@@ -5,7 +5,7 @@ from bioscan_lib.core.outputs import Figure, Table
 CLIBD_PARTITION_COUNTS = Table("clibd_partition_counts", "The CLIBD partition: specimens, species and genera per split")
 OPEN_WORLD_SCORES = Table(
     "open_world_scores",
-    "Cosine 1-NN of barcode embeddings per encoder, query split and rank: micro and macro accuracy (0-1)",
+    "Cosine 1-NN of each encoder's embeddings (barcodes, photographs) per query split and rank: micro and macro (0-1)",
     share_columns=("micro", "macro"),
 )
 OPEN_WORLD_PUBLISHED = Table(
