@@ -262,7 +262,7 @@ def test_the_paper_profile_trains_only_when_asked(tmp_path: Path, monkeypatch: p
     )
     overrides = {"output_dir": str(tmp_path / "paper")}
     runner.execute_profile("paper", overrides=overrides)
-    assert executed == ["01", "02", "03", "04", "07", "09"]
+    assert executed == ["01", "02", "03", "04", "07", "09", "10"]
     executed.clear()
     runner.execute_profile("paper", only=["06"], overrides=overrides)
     assert executed == ["06"]

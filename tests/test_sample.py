@@ -42,6 +42,17 @@ def test_same_seed_gives_identical_files(small_sample: Path, tmp_path: Path) -> 
     assert json.loads((again / "sample.json").read_text()) == first
 
 
+def test_a_sample_made_again_with_other_parameters_leaves_no_file_of_the_earlier_one(tmp_path: Path) -> None:
+    options = {"records": 200, "image_size": (120, 90), "chunk_length": 100, "workers": 1}
+    sample.generate_sample(tmp_path, seed=1, **options)
+    stray = next((tmp_path / "bioscan1m" / "images" / "original_full").rglob("*.jpg"))
+    sample.generate_sample(tmp_path, seed=2, **options)
+    names = set(metadata.read_metadata(tmp_path / "bioscan1m")["image_file"].astype(str))
+    photographs = list((tmp_path / "bioscan1m" / "images" / "original_full").rglob("*.jpg"))
+    assert not stray.exists() or stray.name in names
+    assert len(photographs) == 200 and {photo.name for photo in photographs} == names
+
+
 def test_other_seed_gives_other_records() -> None:
     one = sample.synthetic_metadata(records=300, seed=1)
     two = sample.synthetic_metadata(records=300, seed=2)

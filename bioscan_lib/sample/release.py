@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -249,6 +250,8 @@ def generate_sample(
     if not force and manifest_path.is_file() and json.loads(manifest_path.read_text())["parameters"] == wanted:
         return out
     frame = synthetic_metadata(records, seed, chunk_length)
+    for generated in (out / DATASET_FOLDER, out / "release", out / "truth"):  # an earlier sample's files go first
+        shutil.rmtree(generated, ignore_errors=True)
     rendered = _render_all(frame, seed, tuple(image_size), workers or os.cpu_count() or 1)
     chunks = frame["chunk_number"].to_numpy()
     names = frame["image_file"].tolist()
