@@ -340,3 +340,14 @@ def test_a_crafted_or_truncated_detr_checkpoint_is_refused_and_runs_nothing(tmp_
     truncated.write_bytes(crafted.read_bytes()[:100])
     with pytest.raises(ValueError, match="truncated or corrupt"):
         crop.load_detr(truncated)
+
+
+def test_boxes_of_photographs_the_source_no_longer_holds_are_dropped(tmp_path, photographs):
+    images.write_folder([images.ImageRecord(1, "gone.jpg", photographs[0][0])], tmp_path / "earlier")
+    boxes_csv = tmp_path / "boxes.csv"
+    preprocess.crop_package(tmp_path / "earlier", tmp_path / "out", ("folder",), workers=1, boxes_csv=boxes_csv)
+    images.write_folder([images.ImageRecord(1, "kept.jpg", photographs[1][0])], tmp_path / "original_full")
+    result = preprocess.crop_package(
+        tmp_path / "original_full", tmp_path / "out", ("folder",), workers=1, boxes_csv=boxes_csv
+    )
+    assert result.boxes["image_file"].tolist() == ["kept.jpg"] == pd.read_csv(boxes_csv)["image_file"].tolist()

@@ -363,6 +363,8 @@ def process_package(
     check_settings(dataset_dir, package, targets, staging, transform, redo)
     journal = Path(f"{boxes_csv}.journal") if boxes_csv else None
     known_boxes = _read_boxes(Path(boxes_csv), journal) if boxes_csv else None
+    if known_boxes is not None:  # boxes of photographs the source no longer holds (an earlier sample's) are dropped
+        known_boxes = known_boxes[known_boxes["image_file"].isin({name for _, name in names})]
     todo = names if redo else _not_done(names, staging, targets, set(known_boxes["image_file"]) if boxes_csv else None)
     problems, boxes = _run_batches(
         source, staging, transform, todo, len(names) - len(todo), workers or os.cpu_count() or 1, package, journal
