@@ -367,17 +367,18 @@ def barcode_gap_figure(gap: pd.DataFrame) -> Figure:
     positive = (gap["gap"] > 0).to_numpy()
     axis.scatter(within[positive], nearest[positive], s=4, alpha=0.5, color="tab:blue", label="gap > 0")
     axis.scatter(within[~positive], nearest[~positive], s=4, alpha=0.5, color="tab:red", label="no gap")
-    top = max(float(np.nanmax(nearest.to_numpy(), initial=0)), float(np.nanmax(within.to_numpy(), initial=0)), 3.0)
-    axis.plot([0, top], [0, top], color="grey", linewidth=1, label="y = x")
     threshold = 100 * BOLD_BIN_THRESHOLD
+    right = 1.2 * max(float(np.nanmax(within.to_numpy(), initial=0)), threshold)  # within-BIN distances are small
+    top = 1.05 * max(float(np.nanmax(nearest.to_numpy(), initial=0)), right)
+    axis.plot([0, right], [0, right], color="grey", linewidth=1, label="y = x")
     axis.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"BOLD {threshold:.1f} %")
     axis.axhline(threshold, color="black", linestyle="--", linewidth=1)
-    axis.set_xlim(0, top)
+    axis.set_xlim(0, right)
     axis.set_ylim(0, top)
     axis.set_xlabel("largest p-distance within the BIN (%)")
     axis.set_ylabel("p-distance to the nearest other BIN (%)")
     axis.set_title(f"Barcode gap: {int(positive.sum()):,} of {len(gap):,} BINs above the diagonal")
-    axis.legend(loc="lower right", frameon=False, markerscale=3)
+    axis.legend(loc="upper right", framealpha=0.9, markerscale=3)
     figure.tight_layout()
     return figure
 
