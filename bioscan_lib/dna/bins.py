@@ -3,8 +3,8 @@ it against the distance to the nearest other BIN), and the BIN as a 1-NN classif
 
 Distances are uncorrected p-distances between reads compared site by site from their first base, as aligned COI-5P
 reads are: mismatching sites over the sites where both reads have an ACGT base. They are ratios of integer counts,
-counted exactly (float32 products of 0/1 values, exact below 2**24), so the tables are the same on every machine
-and at any thread count.
+counted exactly (float32 products of 0/1 values, exact below 2**24, or bit counts of packed reads), so the tables
+are the same on every machine and at any thread count.
 """
 
 from __future__ import annotations
@@ -19,16 +19,17 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from bioscan_lib.core.retrieval import majority_accuracy, nearest_keys, retrieval_accuracy
-from bioscan_lib.data.barcodes import BARCODE_SITES, BASES, NO_BASE, base_codes, kmer_counts
-from bioscan_lib.data.bioscan1m import BARCODE_COLUMN, BIN_COLUMN
+from bioscan_lib.data.barcodes import BARCODE_SITES, BASES, NO_BASE, base_codes
+from bioscan_lib.data.bioscan1m import BARCODE_COLUMN, BIN_COLUMN, PARENT_RANKS
 from bioscan_lib.data.metadata import labelled
 from bioscan_lib.dna.kmer import features
 
 BOLD_BIN_THRESHOLD = 0.022  # BOLD proposes BINs at about 2.2 % uncorrected distance
 SPECIES_COLUMN = "species"
-CANDIDATE_BINS = 8  # other BINs searched exactly for each BIN's nearest, the most k-mer-similar consensus reads
-CANDIDATE_KMER = 4  # k of the consensus profiles the candidates are picked by (4**k dims)
-SCORE_GROUP = 128  # columns per group when the top candidates are picked from group maxima
+CANDIDATE_BINS = 8  # other BINs searched exactly for each BIN's nearest: those of nearest consensus read
+SEARCH_RANKS = (PARENT_RANKS["family"], "family")  # the nearest other BIN is sought in the BIN's family, else order
+TIE_STEP = 1e-13  # per BIN number, added to consensus distances to order ties (under 1e-7 for a million BINs)
+MEMBER_PAIRS = 1 << 19  # barcode pairs compared at once by bit counts (about 0.5 GB); larger BIN pairs are tiled
 BLOCK_ROWS = 1024  # rows per matrix product: reads of a distance tile, BINs of a candidate block
 BATCHED_BARCODES = 256  # BINs of at most this many distinct barcodes are compared in stacks of one size
 STACK_VALUES = 1 << 24  # one-hot values per stack of equal-sized BINs (64 MB of float32)
@@ -150,28 +151,21 @@ def _largest_distance(codes: np.ndarray) -> float:
     return largest
 
 
-def _smallest_per_column(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per read of `b`, its smallest p-distance to any read of `a` (inf where it shares no site with any)."""
-    smallest = np.full(len(b), np.inf)
-    for rows in _tiles(len(a)):
-        for columns in _tiles(len(b)):
-            tile = _ratios(*mismatches_and_shared(a[rows], b[columns]), np.inf)
-            np.minimum(smallest[columns], tile.min(axis=0), out=smallest[columns])
-    return smallest
-
-
 # --- distinct barcodes per BIN ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class BinBarcodes:
     """The distinct barcodes of each BIN: BIN names (sorted), specimens per BIN, the barcodes' base codes grouped by
-    BIN (BIN i's are rows starts[i]:starts[i + 1])."""
+    BIN (BIN i's are rows starts[i]:starts[i + 1]), and each BIN's commonest named order and family as codes (-1 for
+    none), which bound the search for its nearest other BIN."""
 
     names: np.ndarray
     specimens: np.ndarray
     codes: np.ndarray
     starts: np.ndarray
+    order: np.ndarray
+    family: np.ndarray
 
     @property
     def sizes(self) -> np.ndarray:
@@ -182,22 +176,39 @@ class BinBarcodes:
         return self.codes[self.starts[bin_number] : self.starts[bin_number + 1]]
 
 
+def _commonest_named(frame: pd.DataFrame, column: str, bin_of_row: np.ndarray, bins: int) -> np.ndarray:
+    """Per BIN, the code of the commonest named value of `column` among its rows (ties: the first name in sorted
+    order); -1 where none is named or the frame has no such column."""
+    commonest = np.full(bins, -1, dtype=np.int64)
+    if column not in frame.columns:
+        return commonest
+    values = frame[column].astype("string")
+    codes, _ = pd.factorize(values.where(labelled(frame[column])), sort=True)
+    named = codes >= 0
+    counts = pd.DataFrame({"bin": bin_of_row[named], "code": codes[named]}).value_counts().rename("rows").reset_index()
+    first = counts.sort_values(["bin", "rows", "code"], ascending=[True, False, True]).drop_duplicates("bin")
+    commonest[first["bin"].to_numpy()] = first["code"].to_numpy()
+    return commonest
+
+
 def bin_barcodes(frame: pd.DataFrame) -> BinBarcodes:
-    """The distinct barcodes (by base codes) of every BIN with a read holding an ACGT base; rows without a BIN and reads
-    without a base are left out (a BIN's `specimens` counts all its rows)."""
+    """The distinct barcodes (by base codes) of every BIN with a read holding an ACGT base, with its order and family
+    where the frame names them; rows without a BIN and reads without a base are left out (a BIN's `specimens`
+    counts all its rows)."""
     require_columns(frame, BIN_COLUMN, BARCODE_COLUMN)
     with_bin = labelled(frame[BIN_COLUMN]).to_numpy()
     bins = frame[BIN_COLUMN][with_bin].astype(str).to_numpy()
     names, bin_of_row, specimens = np.unique(bins, return_inverse=True, return_counts=True)
+    order, family = (_commonest_named(frame[with_bin], rank, bin_of_row, len(names)) for rank in SEARCH_RANKS)
     codes = base_codes(frame[BARCODE_COLUMN][with_bin])
     has_base = (codes < NO_BASE).any(axis=1)
     codes, bin_of_row = codes[has_base], bin_of_row[has_base]
     _, barcode_of_row = np.unique(codes.view(np.dtype((np.void, BARCODE_SITES))).ravel(), return_inverse=True)
     pairs = bin_of_row.astype(np.int64) * (int(barcode_of_row.max(initial=0)) + 1) + barcode_of_row.ravel()
     _, first = np.unique(pairs, return_index=True)  # sorted by BIN, then barcode
-    kept_bins = np.unique(bin_of_row)
-    starts = np.searchsorted(bin_of_row[first], np.append(kept_bins, len(names)))
-    return BinBarcodes(names[kept_bins], specimens[kept_bins], codes[first], starts)
+    kept = np.unique(bin_of_row)
+    starts = np.searchsorted(bin_of_row[first], np.append(kept, len(names)))
+    return BinBarcodes(names[kept], specimens[kept], codes[first], starts, order[kept], family[kept])
 
 
 # --- within a BIN -------------------------------------------------------------------------------------------------
@@ -225,7 +236,7 @@ def max_within(barcodes: BinBarcodes, progress: bool = True) -> np.ndarray:
     return np.where(np.isfinite(largest), largest, np.nan)
 
 
-# --- the nearest other BIN ----------------------------------------------------------------------------------------
+# --- candidates for the nearest other BIN: consensus reads within the family ----------------------------------------
 
 
 def consensus_reads(barcodes: BinBarcodes) -> np.ndarray:
@@ -241,74 +252,165 @@ def consensus_reads(barcodes: BinBarcodes) -> np.ndarray:
     return consensus
 
 
-def _largest(scores: np.ndarray, count: int) -> np.ndarray:
-    """Per row, the columns of its `count` largest scores (in no order)."""
-    return np.argpartition(scores, scores.shape[1] - count, axis=1)[:, scores.shape[1] - count :]
+def search_groups(barcodes: BinBarcodes) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(query BINs, key BINs) pairs covering every BIN once as a query: a named family's BINs search that family and
+    the BINs of their order with no family; a BIN with no family searches its whole order; BINs with no order, and
+    every BIN of them, are searched by all. Any pair of BINs is compared both ways or not at all."""
+    no_order = np.flatnonzero(barcodes.order < 0)
+    groups = [(no_order, np.arange(len(barcodes.order)))] if len(no_order) else []
+    for order in np.unique(barcodes.order[barcodes.order >= 0]):
+        in_order = barcodes.order == order
+        no_family = np.flatnonzero(in_order & (barcodes.family < 0))
+        if len(no_family):
+            groups.append((no_family, np.union1d(np.flatnonzero(in_order), no_order)))
+        for family in np.unique(barcodes.family[in_order & (barcodes.family >= 0)]):
+            members = np.flatnonzero(in_order & (barcodes.family == family))
+            groups.append((members, np.union1d(np.union1d(members, no_family), no_order)))
+    return groups
 
 
-def _top_columns(scores: np.ndarray, count: int) -> np.ndarray:
-    """Per row, the ascending columns of its `count` largest finite scores (-1 for too few), found in the `count` column
-    groups of largest maxima: any other group's maximum is below theirs, so it holds none of them."""
-    rows, width = scores.shape
-    groups = -(-width // SCORE_GROUP)
-    padded = np.full((rows, groups * SCORE_GROUP), -np.inf, dtype=scores.dtype)
-    padded[:, :width] = scores
-    if groups > count:
-        best_groups = _largest(padded.reshape(rows, groups, SCORE_GROUP).max(axis=2), count)
-        columns = (best_groups[:, :, None] * SCORE_GROUP + np.arange(SCORE_GROUP)).reshape(rows, -1)
-    else:
-        columns = np.broadcast_to(np.arange(padded.shape[1]), padded.shape)
-    picked = np.take_along_axis(padded, columns, axis=1)
-    best = _largest(picked, count)
-    found = np.isfinite(np.take_along_axis(picked, best, axis=1))
-    return np.sort(np.where(found, np.take_along_axis(columns, best, axis=1), -1), axis=1)
+def _closest(distances: np.ndarray, keys: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the `count` keys (BIN numbers, -1 for none) of smallest distance, ties to the lowest BIN, and their
+    distances; -1 and inf where fewer share a site. Distances are ratios of site counts under 2**10, over 2e-6 apart
+    when they differ, so adding TIE_STEP per BIN number orders ties and nothing else."""
+    ordered = np.where(keys >= 0, distances, np.inf) + np.maximum(keys, 0) * TIE_STEP
+    best = np.argpartition(ordered, count - 1, axis=1)[:, :count]
+    chosen, chosen_keys = np.take_along_axis(distances, best, 1), np.take_along_axis(keys, best, 1)
+    found = np.isfinite(chosen) & (chosen_keys >= 0)
+    return np.where(found, chosen_keys, -1), np.where(found, chosen, np.inf)
 
 
-def candidate_bins(consensus: np.ndarray, count: int = CANDIDATE_BINS, progress: bool = True) -> np.ndarray:
-    """(BINs, count) other BINs whose consensus k-mer profiles are the most cosine-similar to each BIN's (ascending
-    BIN numbers; -1 where fewer exist). Dot products of integer k-mer counts are exact in float32, and each is scaled
-    by the key's inverse length alone, so the choice is the same at any thread count."""
-    counts = kmer_counts(consensus, CANDIDATE_KMER).astype(np.float32)
-    lengths = np.sqrt(np.einsum("ij,ij->i", counts, counts, dtype=np.float64))
-    scale = np.divide(1, lengths, out=np.zeros_like(lengths), where=lengths > 0).astype(np.float32)
-    count = min(count, len(consensus) - 1)
-    candidates = np.full((len(consensus), max(count, 0)), -1, dtype=np.int64)
-    if count < 1:
-        return candidates
-    blocks = _tiles(len(consensus))
-    for block in tqdm(blocks, desc="candidate BINs", unit="block", leave=False, disable=not progress):
-        scores = (counts[block] @ counts.T) * scale
-        scores[np.arange(len(scores)), np.arange(block.start, block.stop)] = -np.inf  # not its own candidate
-        scores[:, lengths == 0] = -np.inf
-        candidates[block] = np.where(lengths[block, None] > 0, _top_columns(scores, count), -1)
+def _group_candidates(consensus: np.ndarray, queries: np.ndarray, keys: np.ndarray, count: int) -> np.ndarray:
+    """(queries, count) nearest keys by consensus p-distance for one search group, tile by tile."""
+    candidates = np.full((len(queries), count), -1, dtype=np.int64)
+    distances = np.full((len(queries), count), np.inf)
+    for rows in _tiles(len(queries)):
+        for columns in _tiles(len(keys)):
+            tile = _ratios(*mismatches_and_shared(consensus[queries[rows]], consensus[keys[columns]]), np.inf)
+            tile[queries[rows][:, None] == keys[columns]] = np.inf  # not its own candidate
+            tile_keys = np.broadcast_to(keys[columns], tile.shape)
+            candidates[rows], distances[rows] = _closest(
+                np.hstack([distances[rows], tile]), np.hstack([candidates[rows], tile_keys]), count
+            )
     return candidates
+
+
+def candidate_bins(
+    barcodes: BinBarcodes, consensus: np.ndarray, count: int = CANDIDATE_BINS, progress: bool = True
+) -> np.ndarray:
+    """(BINs, count) per BIN the other BINs of its search group (`search_groups`) whose consensus reads are nearest
+    by exact p-distance (ties: the lowest BIN), in ascending order, -1 first where fewer share a site."""
+    candidates = np.full((len(consensus), count), -1, dtype=np.int64)
+    groups = search_groups(barcodes)
+    with tqdm(total=len(consensus), desc="candidate BINs", unit="BIN", leave=False, disable=not progress) as bar:
+        for queries, keys in groups:
+            candidates[queries] = _group_candidates(consensus, queries, keys, count)
+            bar.update(len(queries))
+    return np.sort(candidates, axis=1)
+
+
+# --- the nearest other BIN: exact over the candidates' distinct barcodes ----------------------------------------
+
+
+@dataclass(frozen=True)
+class PackedReads:
+    """Reads as bits in uint64 words: a bit per site and ACGT base, and a bit per site holding one."""
+
+    bases: np.ndarray
+    covered: np.ndarray
+
+
+def packed_reads(codes: np.ndarray) -> PackedReads:
+    """Base-code reads packed as bits, BLOCK_ROWS reads at a time (the one-hot of all would not fit)."""
+
+    def words(bits: np.ndarray) -> np.ndarray:
+        packed = np.packbits(bits, axis=1)
+        padded = np.zeros((len(packed), -(-packed.shape[1] // 8) * 8), dtype=np.uint8)
+        padded[:, : packed.shape[1]] = packed
+        return padded.view(np.uint64)
+
+    blocks = [(words(_one_hot(codes[rows]) > 0), words(codes[rows] < NO_BASE)) for rows in _tiles(len(codes))]
+    return PackedReads(*(np.concatenate(part) if blocks else np.zeros((0, 1), np.uint64) for part in zip(*blocks)))
+
+
+def _packed_distances(reads: PackedReads, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """p-distances of the read pairs (first[i], second[i]), exact from bit counts; inf where they share no site."""
+    matching = np.bitwise_count(reads.bases[first] & reads.bases[second]).sum(axis=1, dtype=np.int32)
+    shared = np.bitwise_count(reads.covered[first] & reads.covered[second]).sum(axis=1, dtype=np.int32)
+    return _ratios(shared - matching, shared, np.inf)
+
+
+def _candidate_pairs(candidates: np.ndarray) -> np.ndarray:
+    """(pairs, 2) the distinct unordered pairs of a BIN and one of its candidates, lower BIN first, sorted."""
+    pairs = np.column_stack([np.repeat(np.arange(len(candidates)), candidates.shape[1]), candidates.ravel()])
+    pairs = np.sort(pairs[pairs[:, 1] >= 0], axis=1)
+    return np.unique(pairs, axis=0)
+
+
+def _chunks(work: np.ndarray, limit: int) -> list[slice]:
+    """Consecutive slices of items whose `work` sums to at most `limit` (an item over it alone)."""
+    edges, start, total = [], 0, 0
+    for index, amount in enumerate(work.tolist()):
+        if index > start and total + amount > limit:
+            edges.append(slice(start, index))
+            start, total = index, 0
+        total += amount
+    return [*edges, slice(start, len(work))] if len(work) else []
+
+
+def _closest_members(barcodes: BinBarcodes, reads: PackedReads, pairs: np.ndarray) -> np.ndarray:
+    """Per pair of BINs (rows of `pairs`, at most MEMBER_PAIRS barcode pairs in all), the smallest p-distance between
+    a barcode of one and a barcode of the other."""
+    sizes_first, sizes_second = barcodes.sizes[pairs[:, 0]], barcodes.sizes[pairs[:, 1]]
+    work = sizes_first * sizes_second
+    offsets = np.concatenate([[0], np.cumsum(work)[:-1]])
+    pair_of = np.repeat(np.arange(len(pairs)), work)
+    within = np.arange(int(work.sum())) - offsets[pair_of]
+    first = barcodes.starts[pairs[pair_of, 0]] + within // sizes_second[pair_of]
+    second = barcodes.starts[pairs[pair_of, 1]] + within % sizes_second[pair_of]
+    return np.minimum.reduceat(_packed_distances(reads, first, second), offsets)
+
+
+def _closest_large(barcodes: BinBarcodes, first: int, second: int) -> float:
+    """The smallest p-distance between the barcodes of two BINs too large to pair member by member, tile by tile."""
+    a, b, smallest = barcodes.members(first), barcodes.members(second), np.inf
+    for rows in _tiles(len(a)):
+        for columns in _tiles(len(b)):
+            smallest = min(smallest, _ratios(*mismatches_and_shared(a[rows], b[columns]), np.inf).min())
+    return smallest
+
+
+def pair_distances(barcodes: BinBarcodes, pairs: np.ndarray, progress: bool = True) -> np.ndarray:
+    """Per pair of BINs, the smallest p-distance between their distinct barcodes (exact; inf where none share a site):
+    bit counts over packed reads in chunks of MEMBER_PAIRS barcode pairs, matrix products for larger pairs."""
+    reads = packed_reads(barcodes.codes)
+    work = barcodes.sizes[pairs[:, 0]] * barcodes.sizes[pairs[:, 1]] if len(pairs) else np.zeros(0, np.int64)
+    distances = np.full(len(pairs), np.inf)
+    large = np.flatnonzero(work > MEMBER_PAIRS)
+    small = np.flatnonzero(work <= MEMBER_PAIRS)
+    with _one_blas_thread():
+        for pair in tqdm(large, desc="large BIN pairs", leave=False, disable=not progress):
+            distances[pair] = _closest_large(barcodes, *pairs[pair])
+        for chunk in tqdm(_chunks(work[small], MEMBER_PAIRS), desc="BIN pairs", leave=False, disable=not progress):
+            distances[small[chunk]] = _closest_members(barcodes, reads, pairs[small[chunk]])
+    return distances
 
 
 def nearest_other_bins(
     barcodes: BinBarcodes, candidates: np.ndarray, progress: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per BIN, the candidate BIN with the smallest p-distance between any of their distinct barcodes (ties: the lowest
-    BIN number) and that distance; -1 and NaN where no candidate shares a site with it."""
+    """Per BIN, of its candidates and the BINs that have it as one, the BIN with the smallest p-distance between any
+    of their distinct barcodes (ties: the lowest BIN number) and that distance; -1 and NaN where none shares a site."""
+    pairs = _candidate_pairs(candidates)
+    distances = pair_distances(barcodes, pairs, progress)
+    found = np.isfinite(distances)
+    bins, others = np.concatenate([pairs[found], pairs[found][:, ::-1]]).T
+    both = np.concatenate([distances[found]] * 2)
+    order = np.lexsort((others, both, bins))
+    first = order[np.unique(bins[order], return_index=True)[1]]
     nearest, distance = np.full(len(candidates), -1, dtype=np.int64), np.full(len(candidates), np.nan)
-    with _one_blas_thread():
-        for bin_number in tqdm(range(len(candidates)), desc="nearest BINs", leave=False, disable=not progress):
-            _nearest_candidate(barcodes, candidates[bin_number], bin_number, nearest, distance)
+    nearest[bins[first]], distance[bins[first]] = others[first], both[first]
     return nearest, distance
-
-
-def _nearest_candidate(
-    barcodes: BinBarcodes, candidates: np.ndarray, bin_number: int, nearest: np.ndarray, distance: np.ndarray
-) -> None:
-    """Write one BIN's nearest candidate and distance into `nearest` and `distance` (see `nearest_other_bins`)."""
-    others = candidates[candidates >= 0]
-    if not len(others):
-        return
-    rows = np.concatenate([np.arange(barcodes.starts[other], barcodes.starts[other + 1]) for other in others])
-    smallest = _smallest_per_column(barcodes.members(bin_number), barcodes.codes[rows])
-    per_other = np.minimum.reduceat(smallest, np.cumsum(np.r_[0, barcodes.sizes[others][:-1]]))
-    best = int(np.argmin(per_other))  # candidates are ascending, so a tie goes to the lowest BIN
-    if np.isfinite(per_other[best]):
-        nearest[bin_number], distance[bin_number] = others[best], per_other[best]
 
 
 # --- the barcode gap ----------------------------------------------------------------------------------------------
@@ -317,10 +419,10 @@ def _nearest_candidate(
 def barcode_gap(frame: pd.DataFrame, progress: bool = True) -> pd.DataFrame:
     """Per BIN with a barcode: specimens, distinct barcodes, the largest p-distance within it (exact), the nearest other
     BIN and the smallest p-distance to it (exact over both BINs' distinct barcodes, among the CANDIDATE_BINS BINs of
-    most similar consensus k-mer profile), the gap between them, and each beside BOLD's 2.2 %."""
+    its family with the nearest consensus reads), the gap between them, and each beside BOLD's 2.2 %."""
     barcodes = bin_barcodes(frame)
     within = max_within(barcodes, progress)
-    candidates = candidate_bins(consensus_reads(barcodes), progress=progress)
+    candidates = candidate_bins(barcodes, consensus_reads(barcodes), progress=progress)
     nearest, distance = nearest_other_bins(barcodes, candidates, progress)
     return gap_table(barcodes, within, nearest, distance)
 
