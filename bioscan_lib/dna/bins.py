@@ -389,7 +389,7 @@ def pair_distances(barcodes: BinBarcodes, pairs: np.ndarray, progress: bool = Tr
     large = np.flatnonzero(work > MEMBER_PAIRS)
     small = np.flatnonzero(work <= MEMBER_PAIRS)
     with _one_blas_thread():
-        for pair in tqdm(large, desc="large BIN pairs", leave=False, disable=not progress):
+        for pair in tqdm(large, desc="large BIN pairs", leave=False, disable=not progress or not len(large)):
             distances[pair] = _closest_large(barcodes, *pairs[pair])
         for chunk in tqdm(_chunks(work[small], MEMBER_PAIRS), desc="BIN pairs", leave=False, disable=not progress):
             distances[small[chunk]] = _closest_members(barcodes, reads, pairs[small[chunk]])
