@@ -79,6 +79,12 @@ def test_barcode_gap_of_hand_built_bins() -> None:
     assert gap.loc["Y", "nearest_over_threshold"] and not gap.loc["X", "nearest_over_threshold"]
 
 
+@pytest.mark.parametrize("rows", [frame(["NNNN"], ["X"]), frame(["ACGT"], [NOT_CLASSIFIED]), frame([], [])])
+def test_no_read_with_a_base_gives_an_empty_table(rows: pd.DataFrame) -> None:
+    gap = bins.barcode_gap(rows, progress=False)
+    assert gap.empty and list(gap.columns) == list(bins.barcode_gap(two_bins(), progress=False).columns)
+
+
 def test_large_bins_are_tiled_and_stacked_alike(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(3)
     reads = ["".join(substituted(BASE, list(rng.choice(660, 8, replace=False)))) for _ in range(40)]

@@ -330,7 +330,8 @@ def packed_reads(codes: np.ndarray) -> PackedReads:
         return padded.view(np.uint64)
 
     blocks = [(words(_one_hot(codes[rows]) > 0), words(codes[rows] < NO_BASE)) for rows in _tiles(len(codes))]
-    return PackedReads(*(np.concatenate(part) if blocks else np.zeros((0, 1), np.uint64) for part in zip(*blocks)))
+    blocks = blocks or [(words(np.zeros((0, CHANNELS), bool)), words(np.zeros((0, BARCODE_SITES), bool)))]
+    return PackedReads(*(np.concatenate(part) for part in zip(*blocks)))
 
 
 def _packed_distances(reads: PackedReads, first: np.ndarray, second: np.ndarray) -> np.ndarray:
